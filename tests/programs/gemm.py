@@ -1,0 +1,11 @@
+"""Polybench gemm: C = alpha * A @ B + beta * C."""
+import numpy as np
+
+
+def make_args(rng):
+    ni, nj, nk = 40, 50, 60
+    return (1.5, 1.2, rng.random((ni, nj)), rng.random((ni, nk)), rng.random((nk, nj)))
+
+
+def program(alpha, beta, C, A, B):
+    return alpha * A @ B + beta * C

@@ -1,0 +1,21 @@
+"""tracenp: compile plain NumPy code into typed graphs, then replay them.
+
+    @tracenp.compile
+    def logistic(x):
+        return 1 / (1 + np.exp(-x))
+"""
+from .compiler import CompiledFunction, compile, make_graph, trace
+from .errors import (ConcretizationError, DataDependentShapeError, FallbackWarning,
+                     RecompileWarning, ReplayError, StaticArgumentError, TraceError,
+                     TracenpError, UnsupportedFunctionError, UnsupportedMutationError,
+                     UntracedRandomError)
+from .graph import Graph
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "compile", "make_graph", "trace", "CompiledFunction", "Graph", "__version__",
+    "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
+    "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
+    "StaticArgumentError", "ReplayError", "FallbackWarning", "RecompileWarning",
+]

@@ -1,0 +1,1 @@
+"""Reverse-mode differentiation of graphs (see the Autodiff issue; not implemented yet)."""

@@ -1,0 +1,433 @@
+"""``tracenp.compile``: trace on first call per signature, replay a cached plan after.
+
+What makes a call retrace: a new *signature*.  For each argument leaf the signature has
+the shape, dtype and memory layout of arrays, the type of NumPy scalars, the *type only*
+of Python floats/complex (weak scalars: a new value does not retrace), and the value of
+everything else (ints, bools, strings, None, static arguments).  Arguments that are the
+same array object are part of it too.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import threading
+import types
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import (FallbackWarning, ReplayError, StaticArgumentError, TraceError,
+                     TracenpError, UntracedRandomError)
+from .exec.interpreter import Interpreter
+from .graph.ir import Graph, Var
+from .graph.pytree import flatten, unflatten
+from .graph.types import ARRAY, NPSCALAR
+from .optimize import eliminate_dead_code
+from .patching import legacy_rng_token, patched_numpy
+from .tracer import TraceContext, Tracer, _local, current_trace
+
+__all__ = ["compile", "make_graph", "CompiledFunction", "trace"]
+
+_RNG_TYPES = (np.random.Generator, np.random.RandomState)
+_STATIC_TYPES = (int, bool, str, bytes, type(None), type(Ellipsis), np.dtype, type,
+                 types.FunctionType, types.BuiltinFunctionType, types.ModuleType, np.ufunc,
+                 frozenset, range)
+
+
+class _Static:
+    """Marks an argument the user declared static (hashed by value)."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: Any, where: str):
+        try:
+            self._hash = hash(value)
+        except TypeError:
+            raise StaticArgumentError(
+                f"static argument {where} has unhashable type {type(value).__name__}") from None
+        self.value = value
+
+    def __eq__(self, other):
+        return type(other) is _Static and type(other.value) is type(self.value) and \
+            bool(other.value == self.value)
+
+    def __hash__(self):
+        return self._hash
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _layout(a: np.ndarray) -> str:
+    f = a.flags
+    return ("C" if f.c_contiguous else "F" if f.f_contiguous else "S") + ("" if f.writeable else "r")
+
+
+def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
+    t = type(leaf)
+    if t is np.ndarray:
+        return (leaf.shape, leaf.dtype, _layout(leaf), aliases.setdefault(id(leaf), i))
+    if t is float or t is complex:
+        return (t, leaf) if i in auto_static else t
+    if isinstance(leaf, np.generic):
+        return ("g", leaf.dtype)
+    if t is _Static or t in _STATIC_TYPES:
+        return (t, leaf)
+    if isinstance(leaf, np.ndarray):
+        raise _Unsupported(f"an ndarray subclass ({t.__name__}) argument is not traced")
+    if isinstance(leaf, _RNG_TYPES):
+        return ("rng", t)
+    raise _Unsupported(f"an argument of type {t.__name__} is neither an array nor a value "
+                       f"tracenp can specialize on; declare it static (static_argnums) to "
+                       f"specialize on it")
+
+
+def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = frozenset(),
+          name: str | None = None) -> Graph:
+    """Run ``fn`` on proxies for ``(args, kwargs)`` and return its graph (no fallback)."""
+    leaves, treedef = flatten((tuple(args), dict(kwargs)))
+    ctx = TraceContext(fn)
+    proxies: list[Any] = []
+    seen: dict[int, Any] = {}
+    for i, leaf in enumerate(leaves):
+        t = type(leaf)
+        if t is _Static:
+            proxies.append(leaf.value)
+        elif t is np.ndarray or isinstance(leaf, np.generic):
+            p = seen.get(id(leaf))
+            if p is None:
+                value = np.array(leaf, copy=True, order="K") if t is np.ndarray else leaf
+                if t is np.ndarray and not leaf.flags.writeable:
+                    value.flags.writeable = False
+                p = seen[id(leaf)] = ctx.wrap_arg(value, i)
+            proxies.append(p)
+        elif (t is float or t is complex) and i not in auto_static:
+            proxies.append(ctx.wrap_arg(leaf, i))
+        elif isinstance(leaf, _RNG_TYPES):
+            proxies.append(ctx.wrap_arg(copy.deepcopy(leaf), i))
+        else:
+            proxies.append(leaf)
+    t_args, t_kwargs = unflatten(treedef, proxies)
+    generators = _reachable_generators(fn)
+    snapshots = {name: _gen_state(g) for name, g in generators.items()}
+    saved_rng = np.random.get_state()
+    ctx.rng_expected = legacy_rng_token()
+    previous = current_trace()
+    _local.trace = ctx
+    try:
+        with patched_numpy(), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = fn(*t_args, **t_kwargs)
+        if legacy_rng_token() != ctx.rng_expected:
+            raise UntracedRandomError("NumPy's global random state was advanced by a draw "
+                                      "tracenp did not see")
+        for gname, g in generators.items():
+            if _gen_state(g) != snapshots[gname]:
+                raise UntracedRandomError(
+                    f"the function draws from the random generator {gname!r} that it reads "
+                    f"from its globals or closure; tracenp cannot replay those draws")
+        graph = ctx.finish(out, name or getattr(fn, "__name__", "f"))
+    finally:
+        _local.trace = previous
+        np.random.set_state(saved_rng)
+        for gname, g in generators.items():
+            _set_gen_state(g, snapshots[gname])
+    return eliminate_dead_code(graph)
+
+
+def _reachable_generators(fn: Callable) -> dict[str, Any]:
+    fn = inspect.unwrap(fn)
+    found = {}
+    code = getattr(fn, "__code__", None)
+    g = getattr(fn, "__globals__", {})
+    for name in (code.co_names if code else ()):
+        if isinstance(g.get(name), _RNG_TYPES):
+            found[name] = g[name]
+    for name, cell in zip(code.co_freevars if code else (), getattr(fn, "__closure__", None) or ()):
+        try:
+            if isinstance(cell.cell_contents, _RNG_TYPES):
+                found[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return found
+
+
+def _gen_state(g: Any) -> Any:
+    state = g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state(legacy=False)
+    return repr(state)
+
+
+def _set_gen_state(g: Any, snapshot: str) -> None:
+    state = eval(snapshot, {"array": np.array, "uint32": np.uint32, "uint64": np.uint64,
+                            "int64": np.int64})
+    if isinstance(g, np.random.Generator):
+        g.bit_generator.state = state
+    else:
+        g.set_state(state)
+
+
+class Plan:
+    """A traced graph ready to replay for one signature."""
+
+    def __init__(self, fn: Callable, graph: Graph):
+        self.graph = graph
+        self.fn = fn
+        results = [v for v in graph.outputs if isinstance(v, Var)] + [v for _, v in graph.writebacks]
+        self.executor = Interpreter(graph, results)
+        self.sources = [(s.kind, s.index, s.name) for s in graph.input_sources]
+        self.globals_types = [(s.kind, s.index, s.name, v.aval) for s, v in
+                              zip(graph.input_sources, graph.inputs) if s.kind != "arg"]
+        self.mutates_args = bool(graph.writebacks)
+        self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
+        unwrapped = inspect.unwrap(fn)
+        self._globals = getattr(unwrapped, "__globals__", {})
+        self._closure = getattr(unwrapped, "__closure__", None) or ()
+
+    def read_inputs(self, leaves: list) -> list | None:
+        values = []
+        for kind, index, name in self.sources:
+            if kind == "arg":
+                values.append(leaves[index])
+            else:
+                v = self._globals.get(name) if kind == "global" else self._closure[index].cell_contents
+                values.append(v)
+        return values
+
+    def globals_changed(self) -> bool:
+        for kind, index, name, aval in self.globals_types:
+            try:
+                v = self._globals[name] if kind == "global" else self._closure[index].cell_contents
+            except (KeyError, ValueError):
+                return True
+            if type(v) is not np.ndarray or v.shape != aval.shape or v.dtype != aval.dtype:
+                return True
+        return False
+
+    def __call__(self, leaves: list, out_tree: Any) -> Any:
+        values = self.executor.run(self.read_inputs(leaves))
+        graph = self.graph
+        n_out = len(values) - len(graph.writebacks)
+        for (idx, _), value in zip(graph.writebacks, values[n_out:]):
+            np.copyto(leaves[idx], value, casting="unsafe")
+        out, k = [], 0
+        for v in graph.outputs:
+            if isinstance(v, Var):
+                value = values[k]
+                k += 1
+                idx = self.writeback_of.get(id(v))
+                if idx is not None:
+                    value = leaves[idx]
+                elif v.aval.kind == NPSCALAR and type(value) is np.ndarray:
+                    value = value[()]
+                elif v.aval.kind == ARRAY and isinstance(value, np.generic):
+                    value = np.asarray(value)
+                out.append(value)
+            else:
+                out.append(v)
+        return unflatten(graph.out_tree, out)
+
+
+class _Eager:
+    """The plan of a signature that could not be traced: plain NumPy."""
+
+    def __init__(self, reason: TracenpError | str):
+        self.reason = reason
+
+
+class CompiledFunction:
+    """A NumPy function compiled by :func:`tracenp.compile`."""
+
+    def __init__(self, fn: Callable, *, static_argnums: int | tuple[int, ...] = (),
+                 static_argnames: str | tuple[str, ...] = (), strict: bool = False,
+                 **options: Any):
+        if isinstance(fn, CompiledFunction):
+            fn = fn.fn
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.strict = strict
+        self.options = options
+        static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for n in static_argnums:
+            if positional and not -len(positional) <= n < len(positional) and \
+                    not any(p.kind == p.VAR_POSITIONAL for p in params):
+                raise StaticArgumentError(f"static_argnums={n} is out of range for "
+                                          f"{fn.__name__} with {len(positional)} positional parameters")
+        self.static_argnums = frozenset(n % len(positional) if positional and n < 0 else n
+                                        for n in static_argnums)
+        self.static_argnames = frozenset(static_argnames) | {
+            positional[n] for n in self.static_argnums if n < len(positional)}
+        self.static_argnums |= {positional.index(n) for n in static_argnames if n in positional}
+        self._cache: dict[Any, Plan | _Eager] = {}
+        self._lock = threading.RLock()
+        self._auto_static: frozenset[int] = frozenset()
+        self._warned: set[tuple] = set()
+        self.trace_count = 0
+
+    # ---------------------------------------------------------------- signature
+    def _mark_static(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if self.static_argnums:
+            args = tuple(_Static(a, f"#{i}") if i in self.static_argnums else a
+                         for i, a in enumerate(args))
+        if self.static_argnames and kwargs:
+            kwargs = {k: _Static(v, repr(k)) if k in self.static_argnames else v
+                      for k, v in kwargs.items()}
+        return args, kwargs
+
+    def signature(self, args: tuple, kwargs: dict) -> tuple[Any, list, Any]:
+        """The cache key of a call, its flattened leaves, and their structure."""
+        args, kwargs = self._mark_static(args, kwargs)
+        leaves, treedef = flatten((args, kwargs))
+        aliases: dict[int, int] = {}
+        auto = self._auto_static
+        try:
+            key = (treedef, tuple(_leaf_key(leaf, i, auto, aliases) for i, leaf in enumerate(leaves)))
+        except _Unsupported as e:
+            key = (treedef, "unsupported", str(e))
+        return key, leaves, treedef
+
+    # ---------------------------------------------------------------- calls
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if current_trace() is not None:
+            # Called from inside another trace: inline.
+            return self.fn(*args, **kwargs)
+        key, leaves, treedef = self.signature(args, kwargs)
+        plan = self._cache.get(key)
+        if plan is None or (type(plan) is Plan and plan.globals_types and plan.globals_changed()):
+            plan = self._build(key, args, kwargs, leaves)
+        if type(plan) is _Eager:
+            return self.fn(*args, **kwargs)
+        if plan.mutates_args and _args_overlap(leaves):
+            self._warn(TraceError("arguments that overlap in memory are mutated; tracenp runs "
+                                  "this call eagerly"))
+            return self.fn(*args, **kwargs)
+        try:
+            return plan(_unstatic(leaves), plan.graph.out_tree)
+        except Exception as exc:  # replay failed: NumPy decides what the right outcome is
+            result = self.fn(*args, **kwargs)
+            err = exc if isinstance(exc, TracenpError) else ReplayError(
+                f"replaying the compiled plan raised {type(exc).__name__}: {exc}")
+            self._warn(err)
+            self._cache[key] = _Eager(err)
+            return result
+
+    def _build(self, key: Any, args: tuple, kwargs: dict, leaves: list) -> Plan | _Eager:
+        with self._lock:
+            if isinstance(key[1], str):
+                return self._fallback(key, TraceError(key[2]))
+            for _ in range(8):
+                m_args, m_kwargs = self._mark_static(args, kwargs)
+                try:
+                    self.trace_count += 1
+                    graph = trace(self.fn, m_args, m_kwargs, self._auto_static)
+                    plan = Plan(self.fn, graph)
+                except TraceError as e:
+                    cands = getattr(e, "static_candidates", frozenset())
+                    if cands and not cands <= self._auto_static:
+                        # A Python float decided control flow: specialize on its value.
+                        self._auto_static = self._auto_static | cands
+                        key, leaves, _ = self.signature(args, kwargs)
+                        continue
+                    return self._fallback(key, e)
+                except Exception as e:
+                    # Not a tracing limitation: let eager NumPy decide (it may raise the
+                    # user's own error); if eager works, this is a tracenp bug: fall back.
+                    self.fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                    return self._fallback(key, TraceError(
+                        f"internal error while tracing ({type(e).__name__}: {e})"))
+                self._cache[key] = plan
+                return plan
+            return self._fallback(key, TraceError("too many retraces"))
+
+    def _fallback(self, key: Any, err: TracenpError) -> _Eager:
+        if self.strict:
+            raise err
+        self._warn(err)
+        plan = self._cache[key] = _Eager(err)
+        return plan
+
+    def _warn(self, err: TracenpError) -> None:
+        token = (type(err), err.reason, str(err.source))
+        if token in self._warned:
+            return
+        self._warned.add(token)
+        where = f" at {err.source.short()}" if err.source is not None else ""
+        warnings.warn(FallbackWarning(
+            f"tracenp: {self.__name__} runs eagerly with NumPy{where}: "
+            f"{type(err).__name__}: {err}"), stacklevel=_outside_stacklevel())
+
+    # ---------------------------------------------------------------- introspection
+    def plans(self) -> dict:
+        return dict(self._cache)
+
+    def __repr__(self) -> str:
+        return f"<tracenp.compile({getattr(self.fn, '__qualname__', self.fn)})>"
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside tracenp."""
+    import os
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    f, level = sys._getframe(2), 2
+    while f is not None and f.f_code.co_filename.startswith(here):
+        f, level = f.f_back, level + 1
+    return level
+
+
+def _unstatic(leaves: list) -> list:
+    return [leaf.value if type(leaf) is _Static else leaf for leaf in leaves]
+
+
+def _args_overlap(leaves: list) -> bool:
+    arrays = [x for x in leaves if type(x) is np.ndarray]
+    seen = set()
+    uniq = []
+    for a in arrays:
+        if id(a) not in seen:
+            seen.add(id(a))
+            uniq.append(a)
+    for i in range(len(uniq)):
+        for j in range(i + 1, len(uniq)):
+            if np.may_share_memory(uniq[i], uniq[j]):
+                return True
+    return False
+
+
+def compile(fn: Callable | None = None, *, static_argnums: int | tuple[int, ...] = (),
+            static_argnames: str | tuple[str, ...] = (), strict: bool = False,
+            **options: Any) -> Any:
+    """Compile a NumPy function: trace it per call signature and replay the cached plan.
+
+    Usable as ``@tracenp.compile`` or ``@tracenp.compile(static_argnums=1, strict=True)``.
+    With ``strict=True`` code that cannot be traced raises instead of falling back.
+    """
+    def wrap(f: Callable) -> CompiledFunction:
+        return CompiledFunction(f, static_argnums=static_argnums, static_argnames=static_argnames,
+                                strict=strict, **options)
+    return wrap if fn is None else wrap(fn)
+
+
+def make_graph(fn: Callable, *, static_argnums: int | tuple[int, ...] = (),
+               static_argnames: str | tuple[str, ...] = (), **options: Any) -> Callable[..., Graph]:
+    """``make_graph(f)(*args)`` traces ``f`` on ``args`` and returns its :class:`Graph`."""
+    cf = fn if isinstance(fn, CompiledFunction) else CompiledFunction(
+        fn, static_argnums=static_argnums, static_argnames=static_argnames, **options)
+
+    def traced(*args: Any, **kwargs: Any) -> Graph:
+        m_args, m_kwargs = cf._mark_static(args, kwargs)
+        return trace(cf.fn, m_args, m_kwargs, cf._auto_static)
+    return traced

@@ -1,0 +1,4 @@
+"""Executors: interpreters of the graph.  ``Interpreter`` is the NumPy reference."""
+from .interpreter import Interpreter
+
+__all__ = ["Interpreter"]

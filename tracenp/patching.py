@@ -1,0 +1,182 @@
+"""NumPy functions that do not dispatch to proxies, intercepted while tracing.
+
+``np.asarray``/``np.array`` and the creation functions (``np.zeros``, ``np.arange``, ...)
+ignore ``__array_function__`` unless ``like=`` is given, and ``np.random.*`` draws from
+hidden global state.  While at least one thread is tracing, these module attributes are
+replaced by wrappers; a wrapper acts only when *its own thread* is tracing (and not inside
+NumPy's own evaluation of a recorded op), so every other thread sees plain NumPy.
+The originals are restored when the last trace ends, errors included.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .errors import DataDependentShapeError, UntracedRandomError
+from .graph import catalog
+from .graph.ops import TARGET, CallOp, op_for_function, register
+from .graph.pytree import flatten
+from .graph.source import user_frame
+from .tracer import ArrayProxy, Tracer, TraceContext, current_trace
+
+__all__ = ["patched_numpy", "legacy_rng_token", "ORIGINALS"]
+
+_lock = threading.Lock()
+_active = 0
+ORIGINALS: dict[tuple[Any, str], Callable] = {}
+
+_ASARRAY = ("asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
+_SHAPE_ARGS = {  # creation function -> positions/names that fix the result's shape
+    "zeros": (0, "shape"), "ones": (0, "shape"), "empty": (0, "shape"), "full": (0, "shape"),
+    "linspace": (2, "num"), "logspace": (2, "num"), "geomspace": (2, "num"),
+    "eye": (0, "N", 1, "M", 2, "k"), "identity": (0, "n"), "tri": (0, "N", 1, "M", 2, "k"),
+    "fromfunction": (1, "shape"),
+}
+
+
+def _has_tracer(args: tuple, kwargs: dict) -> bool:
+    leaves, _ = flatten((args, kwargs))
+    return any(isinstance(x, Tracer) for x in leaves)
+
+
+def _creation_op(name: str, original: Callable) -> CallOp:
+    op = op_for_function(original)
+    if op is None:
+        op = register(CallOp(name, original, "creation"), original)
+    else:
+        op.category = "creation"
+    return op
+
+
+def _check_shape_args(name: str, args: tuple, kwargs: dict) -> None:
+    if name == "arange":
+        spots = list(args) + list(kwargs.values())
+    else:
+        spec = _SHAPE_ARGS.get(name, ())
+        spots = [args[p] if p < len(args) else kwargs.get(n) for p, n in zip(spec[::2], spec[1::2])]
+    leaves, _ = flatten(spots)
+    if any(isinstance(x, Tracer) for x in leaves):
+        raise DataDependentShapeError(
+            f"np.{name}: a traced value decides the result's shape", source=user_frame(4))
+
+
+def _handle_create(trace: TraceContext, name: str, original: Callable, args, kwargs):
+    _check_shape_args(name, args, kwargs)
+    return trace.call(_creation_op(name, original), args, kwargs)
+
+
+def _handle_asarray(trace: TraceContext, name: str, original: Callable, args, kwargs):
+    if not _has_tracer(args, kwargs):
+        return original(*args, **kwargs)
+    a = args[0] if args else kwargs.get("a")
+    dtype = args[1] if len(args) > 1 else kwargs.get("dtype")
+    if isinstance(a, ArrayProxy) and a.ndim > 0 and len(args) <= 2 and set(kwargs) <= {"a", "dtype"}:
+        if dtype is None or np.dtype(dtype) == a.dtype:
+            return a
+        return a.astype(dtype)
+    return trace.call(_creation_op(name, original), args, kwargs)
+
+
+def _handle_array(trace: TraceContext, name: str, original: Callable, args, kwargs):
+    if not _has_tracer(args, kwargs):
+        return original(*args, **kwargs)
+    return trace.call(_creation_op(name, original), args, kwargs)
+
+
+def legacy_rng_token() -> tuple:
+    """A comparable snapshot of NumPy's global (legacy) random state."""
+    name, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return (key.tobytes(), pos, has_gauss, gauss)
+
+
+def _random_op(name: str, original: Callable) -> CallOp:
+    key = f"random.{name}"
+    op = op_for_function(original)
+    if op is None:
+        op = register(CallOp(key, original, "random", effectful=True), original)
+    return op
+
+
+def _handle_random(trace: TraceContext, name: str, original: Callable, args, kwargs):
+    if trace.rng_expected is not None and legacy_rng_token() != trace.rng_expected:
+        raise UntracedRandomError("NumPy's global random state was advanced by a draw tracenp "
+                                  "did not see (a function imported with `from numpy.random "
+                                  "import ...`?)", source=user_frame(3))
+    if name == "shuffle":
+        trace.mutate(args[0], _random_op(name, original), (TARGET,), {})
+        result = None
+    else:
+        result = trace.call(_random_op(name, original), args, kwargs)
+    trace.rng_expected = legacy_rng_token()
+    return result
+
+
+def _handle_default_rng(trace: TraceContext, name: str, original: Callable, args, kwargs):
+    seed = args[0] if args else kwargs.get("seed")
+    if seed is None:
+        raise UntracedRandomError("np.random.default_rng() without a seed inside a compiled "
+                                  "function draws different numbers on every call",
+                                  source=user_frame(3))
+    return original(*args, **kwargs)
+
+
+def _wrap(module: Any, name: str, handler: Callable) -> None:
+    original = getattr(module, name, None)
+    if original is None or (module, name) in ORIGINALS:
+        return
+    ORIGINALS[(module, name)] = original
+
+    def wrapper(*args, **kwargs):
+        trace = current_trace()
+        if trace is None or trace.evaluating:
+            return original(*args, **kwargs)
+        return handler(trace, name, original, args, kwargs)
+
+    try:
+        functools.update_wrapper(wrapper, original)
+    except (AttributeError, TypeError):
+        pass
+    wrapper.__tracenp_original__ = original
+    _WRAPPERS[(module, name)] = wrapper
+
+
+_WRAPPERS: dict[tuple[Any, str], Callable] = {}
+
+
+def _build() -> None:
+    for name in catalog.CREATION:
+        if name == "array":
+            _wrap(np, name, _handle_array)
+        else:
+            _wrap(np, name, _handle_create)
+    for name in _ASARRAY:
+        _wrap(np, name, _handle_asarray)
+    for name in catalog.RANDOM + ["seed", "shuffle"]:
+        _wrap(np.random, name, _handle_random)
+    _wrap(np.random, "default_rng", _handle_default_rng)
+
+
+_build()
+
+
+@contextlib.contextmanager
+def patched_numpy() -> Iterator[None]:
+    """Install the wrappers for the duration of a trace (reference counted, thread-safe)."""
+    global _active
+    with _lock:
+        if _active == 0:
+            for (module, name), wrapper in _WRAPPERS.items():
+                setattr(module, name, wrapper)
+        _active += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                for (module, name), original in ORIGINALS.items():
+                    setattr(module, name, original)

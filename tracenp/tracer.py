@@ -1,0 +1,812 @@
+"""Tracing: run the user's NumPy function on proxy arrays and record a typed graph.
+
+Proxies carry the concrete value of the first call alongside their graph variable.
+Every op is recorded as a node and then *evaluated by the same op code that replay
+uses*, so the trace computes exactly what replay will, and every shape and dtype
+comes from NumPy itself (NEP 50 included).  Proxies refuse to turn into concrete
+Python values, so no data-dependent decision is ever baked in silently.
+
+In-place writes are functionalized: every array belongs to a :class:`Buffer`; a view
+remembers the chain of view ops from its buffer; a write records a mutation node that
+produces the buffer's next value, and stale views re-derive their variable on next use.
+"""
+from __future__ import annotations
+
+import copy as _copy
+import inspect
+import operator
+import threading
+from typing import Any, Callable
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+from .errors import (ConcretizationError, DataDependentShapeError, TraceError,
+                     UnsupportedFunctionError, UnsupportedMutationError, UntracedRandomError)
+from .graph import catalog
+from .graph.ir import Graph, GraphInput, Literal, Node, Var
+from .graph.ops import (GETITEM, LEAF, SETITEM, TARGET, CallOp, CallParams, MutateOp,
+                        MutateParams, SLOT, ViewStep, op_for_function, register, ufunc_op)
+from .graph.pytree import flatten, unflatten
+from .graph.source import user_frame
+from .graph.types import ARRAY, NPSCALAR, PYSCALAR, AbstractValue, abstractify
+
+__all__ = ["TraceContext", "ArrayProxy", "ScalarProxy", "current_trace", "is_tracer"]
+
+_local = threading.local()
+
+
+def current_trace() -> "TraceContext | None":
+    return getattr(_local, "trace", None)
+
+
+def _root(a: Any) -> Any:
+    while isinstance(getattr(a, "base", None), np.ndarray):
+        a = a.base
+    return a
+
+
+class Buffer:
+    """A piece of memory that may be written: its current variable and a version."""
+
+    __slots__ = ("var", "value", "root", "version", "foreign", "arg_index")
+
+    def __init__(self, var: Var, value: Any, foreign: bool = False):
+        self.var = var
+        self.value = value
+        self.root = _root(value)
+        self.version = 0
+        self.foreign = foreign      # memory the user owns but we do not trace (a constant)
+        self.arg_index = -1         # flattened argument leaf this buffer came from
+
+
+class Tracer:
+    """Base of the proxy classes."""
+
+    __slots__ = ()
+
+
+# ============================================================================ the context
+
+class TraceContext:
+    """Records one trace of one function."""
+
+    def __init__(self, fn: Callable | None = None):
+        self.fn = fn
+        self.nodes: list[Node] = []
+        self.inputs: list[Var] = []
+        self.input_sources: list[GraphInput] = []
+        self.literals: dict[int, Var] = {}
+        self.keepalive: list[Any] = []
+        self.evaluating = 0                     # >0 while running NumPy on concrete values
+        self.buffers: list[Buffer] = []
+        self.globals_map: dict[int, GraphInput] = {}
+        self.rng_expected: Any = None
+        if fn is not None:
+            self._scan_globals(fn)
+
+    # ------------------------------------------------------------------ inputs and constants
+    def _scan_globals(self, fn: Callable) -> None:
+        fn = inspect.unwrap(fn)
+        g = getattr(fn, "__globals__", {})
+        for name, value in list(g.items()):
+            if type(value) is np.ndarray:
+                self.globals_map[id(value)] = GraphInput("global", name=name)
+        closure = getattr(fn, "__closure__", None) or ()
+        for i, cell in enumerate(closure):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if type(value) is np.ndarray:
+                self.globals_map[id(value)] = GraphInput("closure", index=i)
+
+    def new_input(self, value: Any, source: GraphInput) -> Var:
+        var = Var(abstractify(value), hint="arg")
+        self.inputs.append(var)
+        self.input_sources.append(source)
+        return var
+
+    def literal(self, value: Any) -> Var:
+        """The variable for a constant array met as an operand."""
+        key = id(value)
+        var = self.literals.get(key)
+        if var is None:
+            src = self.globals_map.get(key) if isinstance(value, np.ndarray) else None
+            if src is not None:
+                var = self.new_input(value, src)
+            else:
+                var = Literal(value, borrowed=isinstance(value, np.ndarray))
+            self.literals[key] = var
+            self.keepalive.append(value)
+        return var
+
+    def wrap_arg(self, value: Any, index: int) -> "Tracer":
+        """A proxy for argument leaf ``index`` (``value`` is already a private copy)."""
+        var = self.new_input(value, GraphInput("arg", index=index))
+        if isinstance(value, (float, complex)):
+            return ScalarProxy(self, var, value, frozenset([index]))
+        if isinstance(value, (np.random.Generator, np.random.RandomState)):
+            return GeneratorProxy(self, var, value)
+        buf = Buffer(var, value)
+        buf.arg_index = index
+        self.buffers.append(buf)
+        return ArrayProxy(self, var, value, buf, ())
+
+    # ------------------------------------------------------------------ recording
+    def _operand(self, leaf: Any) -> tuple[Var, Any] | None:
+        if isinstance(leaf, Tracer):
+            if leaf._trace is not self:
+                raise TraceError("a traced value from another trace was used (a leaked tracer): "
+                                 "do not keep traced arrays in globals between calls",
+                                 source=user_frame(2))
+            return leaf.graph_var, leaf._value
+        if type(leaf) is np.ndarray:
+            var = self.literal(leaf)
+            return var, leaf
+        return None
+
+    def split(self, args: tuple, kwargs: dict) -> tuple[CallParams, list[Var], list[Any], list[Any]]:
+        """Separate a call's arguments into a template and its dynamic operands."""
+        leaves, treedef = flatten((tuple(args), dict(kwargs)))
+        statics = list(leaves)
+        slots, in_vars, in_vals, in_objs = [], [], [], []
+        for i, leaf in enumerate(leaves):
+            if leaf is TARGET:
+                continue
+            operand = self._operand(leaf)
+            if operand is not None:
+                statics[i] = SLOT
+                slots.append(i)
+                in_vars.append(operand[0])
+                in_vals.append(operand[1])
+                in_objs.append(leaf)
+        return CallParams(treedef, tuple(statics), tuple(slots)), in_vars, in_vals, in_objs
+
+    def call(self, op: CallOp, args: tuple, kwargs: dict) -> Any:
+        """Record ``op(*args, **kwargs)`` and return its result with proxies for arrays."""
+        if op.check is not None:
+            op.check(args, kwargs)
+        if op.static_params:
+            _check_static(op, args, kwargs)
+        params, in_vars, in_vals, in_objs = self.split(args, kwargs)
+        if not in_vars and not op.effectful and op.category not in ("creation", "random"):
+            # Nothing traced flows in: a constant expression, computed now.
+            with _evaluating(self):
+                return op.fn(*args, **kwargs)
+        with _evaluating(self):
+            a, k = params.fill(in_vals)
+            result = op.fn(*a, **k)
+        out_leaves, out_tree = flatten(result)
+        arrays = tuple(i for i, v in enumerate(out_leaves) if _is_value(v))
+        params = CallParams(params.treedef, params.statics, params.slots,
+                            LEAF if out_tree == LEAF else out_tree, arrays)
+        out_vars = tuple(Var(abstractify(out_leaves[i])) for i in arrays)
+        view_of = self._aliases(op, in_vals, [out_leaves[i] for i in arrays])
+        node = Node(op, tuple(in_vars), out_vars, params, user_frame(3), view_of)
+        self.nodes.append(node)
+        proxies = list(out_leaves)
+        for j, i in enumerate(arrays):
+            proxies[i] = self._wrap_output(node, j, out_leaves[i], in_objs, in_vals)
+        return proxies[0] if out_tree == LEAF else unflatten(out_tree, proxies)
+
+    def _aliases(self, op: Op, in_vals: list, outs: list) -> tuple[int, ...]:
+        if not outs:
+            return ()
+        roots = {id(_root(o)) for o in outs if isinstance(o, np.ndarray)}
+        alias = tuple(i for i, v in enumerate(in_vals)
+                      if isinstance(v, np.ndarray) and id(_root(v)) in roots)
+        if op.view and in_vals and 0 not in alias:
+            alias = (0,) + alias
+        return alias
+
+    def _wrap_output(self, node: Node, j: int, value: Any, in_objs: list, in_vals: list) -> Any:
+        var = node.outputs[j]
+        if var.aval.kind == PYSCALAR:
+            return ScalarProxy(self, var, value, frozenset())
+        if isinstance(value, np.ndarray):
+            root = _root(value)
+            for pos, v in enumerate(in_vals):
+                if isinstance(v, np.ndarray) and _root(v) is root:
+                    src = in_objs[pos]
+                    if isinstance(src, ArrayProxy):
+                        return self._view_proxy(node, j, value, src, pos)
+                    buf = Buffer(var, value, foreign=True)
+                    return ArrayProxy(self, var, value, buf, None)
+        buf = Buffer(var, value)
+        self.buffers.append(buf)
+        return ArrayProxy(self, var, value, buf, ())
+
+    def _view_proxy(self, node: Node, j: int, value: Any, src: "ArrayProxy", pos: int) -> "ArrayProxy":
+        buf = src._buffer
+        chain = None
+        if src._chain is not None and all(isinstance(v, Literal) or i == pos
+                                          for i, v in enumerate(node.inputs)):
+            consts = tuple(None if i == pos else v for i, v in enumerate(node.inputs))
+            avals = tuple(v.aval for v in node.outputs)
+            chain = src._chain + (ViewStep(node.op, node.params, consts, pos, j, avals),)
+        proxy = ArrayProxy(self, node.outputs[j], value, buf, chain)
+        proxy._version = buf.version
+        return proxy
+
+    def mutate(self, target: "ArrayProxy", inner: CallOp, args: tuple, kwargs: dict) -> None:
+        """Record an in-place NumPy call that writes into ``target`` (marked TARGET in args)."""
+        if not isinstance(target, ArrayProxy):
+            raise UnsupportedMutationError(
+                "an in-place write targets an array that is not traced (a global or constant "
+                "array); tracenp cannot replay writes into it", source=user_frame(3))
+        buf = target._buffer
+        if buf.foreign:
+            raise UnsupportedMutationError(
+                "an in-place write goes into a view of a constant or global array",
+                source=user_frame(3))
+        if target._chain is None:
+            raise UnsupportedMutationError(
+                f"an in-place write goes through a view tracenp cannot follow "
+                f"(made by an op with several traced inputs)", source=user_frame(3))
+        call_params, in_vars, in_vals, _ = self.split(args, kwargs)
+        op = _mutate_op(inner)
+        params = MutateParams(_resolve_chain(target._chain), call_params)
+        base_var = buf.var
+        with _evaluating(self):
+            op.evaluate(params, [buf.value, *in_vals], inplace=True)
+        out = Var(base_var.aval)
+        node = Node(op, (base_var, *in_vars), (out,), params, user_frame(3), (0,))
+        self.nodes.append(node)
+        buf.var = out
+        buf.version += 1
+        if not target._chain:
+            target._var = out
+            target._version = buf.version
+
+    def record_effect(self, op: CallOp, args: tuple, kwargs: dict) -> Any:
+        return self.call(op, args, kwargs)
+
+    # ------------------------------------------------------------------ result
+    def finish(self, outputs: Any, name: str) -> Graph:
+        leaves, out_tree = flatten(outputs)
+        out: list = []
+        for leaf in leaves:
+            if isinstance(leaf, Tracer):
+                if isinstance(leaf, GeneratorProxy):
+                    raise TraceError("returning a random generator from a compiled function is "
+                                     "not supported", source=user_frame(2))
+                out.append(leaf.graph_var)
+            elif isinstance(leaf, np.ndarray):
+                out.append(self.literal(leaf))
+            else:
+                out.append(leaf)
+        writebacks = []
+        for buf in self.buffers:
+            if buf.arg_index >= 0 and buf.version:
+                writebacks.append((buf.arg_index, buf.var))
+        return Graph(list(self.inputs), list(self.input_sources), self.nodes, out, out_tree,
+                     writebacks, name)
+
+
+class _evaluating:
+    """While active, patched NumPy functions pass straight through (NumPy's own internals)."""
+
+    __slots__ = ("trace",)
+
+    def __init__(self, trace: TraceContext):
+        self.trace = trace
+
+    def __enter__(self):
+        self.trace.evaluating += 1
+
+    def __exit__(self, *exc):
+        self.trace.evaluating -= 1
+
+
+def _is_value(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, np.generic, float, complex)) or (
+        type(v) is int or type(v) is bool)
+
+
+def _resolve_chain(chain: tuple[ViewStep, ...]) -> tuple[ViewStep, ...]:
+    """Replace Literal variables in view steps by their values (for replay)."""
+    out = []
+    for step in chain:
+        consts = tuple(None if v is None else v.value for v in step.inputs)
+        out.append(ViewStep(step.op, step.params, consts, step.source, step.out, step.avals))
+    return tuple(out)
+
+
+_MUTATE_OPS: dict[int, MutateOp] = {}
+
+
+def _mutate_op(inner: CallOp) -> MutateOp:
+    op = _MUTATE_OPS.get(id(inner))
+    if op is None:
+        op = MutateOp(inner)
+        _MUTATE_OPS[id(inner)] = op
+        from .graph.ops import REGISTRY
+        REGISTRY.setdefault(op.name, op)
+    return op
+
+
+def _check_static(op: CallOp, args: tuple, kwargs: dict) -> None:
+    try:
+        bound = inspect.signature(op.fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return
+    for name in op.static_params:
+        if name in bound.arguments:
+            leaves, _ = flatten(bound.arguments[name])
+            if any(isinstance(x, Tracer) for x in leaves):
+                raise DataDependentShapeError(
+                    f"np.{op.name}: argument {name!r} is a traced value, so the result's shape "
+                    f"would depend on the data", source=user_frame(4))
+
+
+# ============================================================================ proxies
+
+def _concretization(what: str, proxy: Any) -> ConcretizationError:
+    err = ConcretizationError(
+        f"a traced value ({proxy._var.aval.short()}) was converted to {what}; its value is not "
+        f"known while tracing (data-dependent Python control flow or conversion)",
+        source=user_frame(3))
+    err.static_candidates = getattr(proxy, "_sources", frozenset())
+    return err
+
+
+class ArrayProxy(Tracer, NDArrayOperatorsMixin):
+    """Stands in for an ``ndarray`` (or NumPy scalar) while tracing."""
+
+    __slots__ = ("_trace", "_var", "_value", "_buffer", "_chain", "_version", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, trace: TraceContext, var: Var, value: Any, buffer: Buffer,
+                 chain: tuple | None):
+        self._trace = trace
+        self._var = var
+        self._value = value
+        self._buffer = buffer
+        self._chain = chain
+        self._version = buffer.version
+
+    # -- the current variable, re-derived after writes through another alias
+    @property
+    def graph_var(self) -> Var:
+        buf = self._buffer
+        if self._version != buf.version:
+            if self._chain is None:
+                raise UnsupportedMutationError(
+                    "an array was read after its memory was written through another view, "
+                    "and tracenp cannot follow this view", source=user_frame(3))
+            var = buf.var
+            for step in self._chain:
+                ins = tuple(var if i == step.source else v for i, v in enumerate(step.inputs))
+                out_vars = tuple(Var(aval) for aval in step.avals)
+                node = Node(step.op, ins, out_vars, step.params, user_frame(3), (step.source,))
+                self._trace.nodes.append(node)
+                var = out_vars[step.out]
+            self._var = var
+            self._version = buf.version
+        return self._var
+
+    # -- static facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    @property
+    def itemsize(self) -> int:
+        return self._value.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self._value.nbytes
+
+    def __len__(self) -> int:
+        if self._value.ndim == 0:
+            raise TypeError("len() of unsized object")
+        return self._value.shape[0]
+
+    def __iter__(self):
+        if self._value.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        for i in range(self._value.shape[0]):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"Traced<{self._var.aval.short()}>"
+
+    __str__ = __repr__
+
+    def __hash__(self):
+        raise TypeError("unhashable type: traced array")
+
+    # -- refusal to become concrete
+    def __bool__(self):
+        raise _concretization("a Python bool (an `if`, `while`, `and`/`or` on array data?)", self)
+
+    def __float__(self):
+        raise _concretization("a Python float", self)
+
+    def __int__(self):
+        raise _concretization("a Python int", self)
+
+    def __index__(self):
+        raise _concretization("an index (a traced value used as a shape, axis or slice bound?)", self)
+
+    def __complex__(self):
+        raise _concretization("a Python complex", self)
+
+    def __array__(self, dtype=None, copy=None):
+        raise _concretization("a NumPy array (np.asarray from `from numpy import ...`, or a "
+                              "write into an array that is not traced?)", self)
+
+    def item(self, *args):
+        raise _concretization("a Python scalar (.item())", self)
+
+    def tolist(self):
+        raise _concretization("a Python list (.tolist())", self)
+
+    # -- NumPy protocols
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _ufunc_call(self._trace, ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _function_call(self._trace, func, args, kwargs)
+
+    # -- indexing
+    def __getitem__(self, index):
+        _check_index(index)
+        return self._trace.call(GETITEM, (self, index), {})
+
+    def __setitem__(self, index, value):
+        self._trace.mutate(self, SETITEM, (TARGET, index, value), {})
+
+    # -- attributes that are views
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    @property
+    def mT(self):
+        return np.matrix_transpose(self)
+
+    @property
+    def real(self):
+        return np.real(self)
+
+    @property
+    def imag(self):
+        return np.imag(self)
+
+    @property
+    def flat(self):
+        raise UnsupportedFunctionError("ndarray.flat is not traced; use x.ravel()",
+                                       source=user_frame(2))
+
+    @property
+    def strides(self):
+        raise UnsupportedFunctionError("ndarray.strides is not known while tracing (the memory "
+                                       "layout may differ between calls)", source=user_frame(2))
+
+
+def _check_index(index: Any) -> None:
+    leaves, _ = flatten(index if isinstance(index, tuple) else (index,))
+    for leaf in leaves:
+        if isinstance(leaf, ArrayProxy) and leaf._value.dtype == np.bool_:
+            raise DataDependentShapeError(
+                "indexing with a traced boolean mask (x[mask]) selects a data-dependent number "
+                "of elements", source=user_frame(3))
+
+
+# Methods that are the same as a NumPy function applied to the array.
+_FUNCTION_METHODS = """all any argmax argmin argpartition argsort choose clip compress conj
+    conjugate cumprod cumsum diagonal dot max mean min nonzero prod ravel repeat round
+    searchsorted squeeze std sum swapaxes take trace var""".split()
+# Methods that write into the array.
+_MUTATING_METHODS = {"fill", "sort", "partition", "put", "itemset", "resize", "setfield"}
+
+
+def _make_function_method(name: str):
+    fn = getattr(np, name)
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in _FUNCTION_METHODS:
+    setattr(ArrayProxy, _name, _make_function_method(_name))
+
+
+def _reshape(self, *shape, **kwargs):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return np.reshape(self, shape, **kwargs)
+
+
+def _transpose(self, *axes):
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = axes[0]
+    return np.transpose(self, axes or None)
+
+
+ArrayProxy.reshape = _reshape
+ArrayProxy.transpose = _transpose
+
+
+def _method_op(name: str) -> CallOp:
+    key = f"ndarray.{name}"
+    from .graph.ops import REGISTRY
+    op = REGISTRY.get(key)
+    if op is None:
+        def fn(self, *args, **kwargs):
+            return getattr(self, name)(*args, **kwargs)
+        fn.__name__ = key
+        op = register(CallOp(key, fn, "shape" if name in ("flatten", "view", "astype", "copy")
+                             else "mutation", view=name == "view"))
+    return op
+
+
+def _value_method(name: str):
+    def method(self, *args, **kwargs):
+        return self._trace.call(_method_op(name), (self, *args), kwargs)
+    method.__name__ = name
+    return method
+
+
+def _mutating_method(name: str):
+    def method(self, *args, **kwargs):
+        if name in ("resize", "itemset", "setfield"):
+            raise UnsupportedMutationError(f"ndarray.{name} is not traced", source=user_frame(2))
+        if _scalar_kind(self):
+            raise TypeError(f"NumPy scalars have no in-place .{name}()")
+        self._trace.mutate(self, _method_op(name), (TARGET, *args), kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("flatten", "view", "astype", "copy"):
+    setattr(ArrayProxy, _name, _value_method(_name))
+for _name in _MUTATING_METHODS:
+    setattr(ArrayProxy, _name, _mutating_method(_name))
+
+
+def _scalar_kind(p: Any) -> bool:
+    return isinstance(p, ArrayProxy) and p._var.aval.kind == NPSCALAR
+
+
+# In-place operators on NumPy scalars rebind (NumPy scalars are immutable).
+def _inplace(ufunc, binary_name: str):
+    def method(self, other):
+        if _scalar_kind(self):
+            return getattr(self, binary_name)(other)
+        return ufunc(self, other, out=(self,))
+    return method
+
+
+for _op, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                 ("matmul", np.matmul), ("truediv", np.true_divide),
+                 ("floordiv", np.floor_divide), ("mod", np.remainder), ("pow", np.power),
+                 ("lshift", np.left_shift), ("rshift", np.right_shift), ("and", np.bitwise_and),
+                 ("xor", np.bitwise_xor), ("or", np.bitwise_or)]:
+    setattr(ArrayProxy, f"__i{_op}__", _inplace(_uf, f"__{_op}__"))
+
+
+class ScalarProxy(Tracer):
+    """Stands in for a Python float or complex argument: a *weak* scalar under NEP 50.
+
+    Arithmetic with other Python numbers follows Python; anything involving arrays goes
+    through NumPy ufuncs, where the concrete Python value keeps NumPy's weak promotion.
+    """
+
+    __slots__ = ("_trace", "_var", "_value", "_sources")
+    __array_priority__ = 1000
+
+    def __init__(self, trace: TraceContext, var: Var, value: Any, sources: frozenset):
+        self._trace = trace
+        self._var = var
+        self._value = value
+        self._sources = sources
+
+    shape = ()
+    ndim = 0
+    size = 1
+
+    @property
+    def graph_var(self) -> Var:
+        return self._var
+
+    @property
+    def dtype(self):
+        return self._var.aval.dtype
+
+    def __repr__(self) -> str:
+        return f"Traced<{self._var.aval.short()}>"
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _ufunc_call(self._trace, ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _function_call(self._trace, func, args, kwargs)
+
+    def _py(self, name: str, *operands):
+        sources = frozenset().union(*(o._sources for o in operands if isinstance(o, ScalarProxy)))
+        result = self._trace.call(catalog_op(f"py.{name}"), operands, {})
+        if isinstance(result, ScalarProxy):
+            result._sources = sources
+        return result
+
+    def __bool__(self):
+        raise _concretization("a Python bool", self)
+
+    def __float__(self):
+        raise _concretization("a Python float", self)
+
+    def __int__(self):
+        raise _concretization("a Python int", self)
+
+    def __index__(self):
+        raise _concretization("an index", self)
+
+    def __complex__(self):
+        raise _concretization("a Python complex", self)
+
+    def __hash__(self):
+        raise TypeError("unhashable type: traced scalar")
+
+
+_PY_SCALARS = (int, float, complex, bool)
+
+
+def _py_binary(name: str, ufunc, reflected: bool):
+    def method(self, other):
+        if isinstance(other, ScalarProxy) or type(other) in _PY_SCALARS:
+            return self._py(name, other, self) if reflected else self._py(name, self, other)
+        if isinstance(other, (ArrayProxy, np.ndarray, np.generic)):
+            return ufunc(other, self) if reflected else ufunc(self, other)
+        return NotImplemented
+    return method
+
+
+for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                   ("truediv", np.true_divide), ("floordiv", np.floor_divide),
+                   ("mod", np.remainder), ("pow", np.power)]:
+    setattr(ScalarProxy, f"__{_name}__", _py_binary(_name, _uf, False))
+    setattr(ScalarProxy, f"__r{_name}__", _py_binary(_name, _uf, True))
+for _name, _uf in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
+                   ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal)]:
+    setattr(ScalarProxy, f"__{_name}__", _py_binary(_name, _uf, False))
+for _name in ("neg", "pos", "abs"):
+    setattr(ScalarProxy, f"__{_name}__", (lambda n: lambda self: self._py(n, self))(_name))
+
+
+class GeneratorProxy(Tracer):
+    """Stands in for an ``np.random.Generator``/``RandomState`` argument: draws become nodes."""
+
+    __slots__ = ("_trace", "_var", "_value")
+
+    def __init__(self, trace: TraceContext, var: Var, value: Any):
+        self._trace = trace
+        self._var = var
+        self._value = value
+
+    @property
+    def graph_var(self) -> Var:
+        return self._var
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._value, name)
+        if not callable(attr) or name.startswith("_"):
+            raise UntracedRandomError(f"generator attribute {name!r} is not traced",
+                                      source=user_frame(2))
+        op = _generator_op(type(self._value), name)
+
+        def draw(*args, **kwargs):
+            return self._trace.call(op, (self, *args), kwargs)
+        return draw
+
+
+def _generator_op(cls: type, name: str) -> CallOp:
+    key = f"{cls.__name__}.{name}"
+    from .graph.ops import REGISTRY
+    op = REGISTRY.get(key)
+    if op is None:
+        def fn(gen, *args, **kwargs):
+            return getattr(gen, name)(*args, **kwargs)
+        fn.__name__ = key
+        mut = name in ("shuffle",)
+        op = register(CallOp(key, fn, "random", effectful=True))
+        if mut:
+            op.check = _refuse_shuffle
+    return op
+
+
+def _refuse_shuffle(args, kwargs):
+    raise UntracedRandomError("in-place shuffles of traced arrays are not traced; use "
+                              "x[rng.permutation(len(x))]", source=user_frame(4))
+
+
+def catalog_op(name: str) -> CallOp:
+    from .graph.ops import REGISTRY
+    return REGISTRY[name]
+
+
+# ============================================================================ dispatch
+
+def _normalize_out(out: Any) -> tuple:
+    if out is None:
+        return ()
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _ufunc_call(trace: TraceContext, ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
+    out = kwargs.pop("out", None)
+    outs = _normalize_out(out)
+    if method == "at":
+        target = inputs[0]
+        trace.mutate(target, ufunc_op(ufunc, "at"), (TARGET, *inputs[1:]), kwargs)
+        return None
+    if outs and any(o is not None for o in outs):
+        real = [o for o in outs if o is not None]
+        if len(outs) != 1 or len(real) != 1:
+            raise UnsupportedMutationError("ufuncs with several out= arrays are not traced",
+                                           source=user_frame(3))
+        target = real[0]
+        kwargs["out"] = (TARGET,) if isinstance(out, tuple) else TARGET
+        trace.mutate(target, ufunc_op(ufunc, method), inputs, kwargs)
+        return target
+    return trace.call(ufunc_op(ufunc, method), inputs, kwargs)
+
+
+def _function_call(trace: TraceContext, func: Any, args: tuple, kwargs: dict):
+    name = getattr(func, "__name__", repr(func))
+    if name in catalog.QUERIES and getattr(np, name, None) is func:
+        return func(*_concrete(args), **_concrete(kwargs))
+    op = op_for_function(func)
+    if op is None:
+        module = getattr(func, "__module__", "numpy") or "numpy"
+        qual = f"{module.replace('numpy._core', 'numpy').replace('numpy.lib._', 'numpy.')}.{name}"
+        reason = catalog.EXCLUDED.get(name) or catalog.EXCLUDED.get(
+            f"linalg.{name}" if "linalg" in module else name)
+        if reason:
+            msg = f"{qual} is not traced: {reason}"
+            err = DataDependentShapeError if "shape" in reason else UnsupportedFunctionError
+            raise err(msg, source=user_frame(3))
+        raise UnsupportedFunctionError(f"{qual} is not supported by tracenp yet",
+                                       source=user_frame(3))
+    out = kwargs.get("out")
+    if out is not None:
+        kwargs = dict(kwargs)
+        kwargs["out"] = TARGET
+        target = out[0] if isinstance(out, tuple) else out
+        trace.mutate(target, op, args, kwargs)
+        return target
+    if op.mutates is not None:
+        bound = inspect.signature(op.fn).bind(*args, **kwargs)
+        target = bound.arguments[op.mutates]
+        bound.arguments[op.mutates] = TARGET
+        trace.mutate(target, op, bound.args, bound.kwargs)
+        return None
+    return trace.call(op, args, kwargs)
+
+
+def _concrete(tree: Any) -> Any:
+    leaves, treedef = flatten(tree)
+    return unflatten(treedef, [leaf._value if isinstance(leaf, Tracer) else leaf
+                               for leaf in leaves])
+
+
+def is_tracer(x: Any) -> bool:
+    """True for tracenp's proxy objects."""
+    return isinstance(x, Tracer)
