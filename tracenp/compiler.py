@@ -212,6 +212,14 @@ class Plan:
         n_out = len(values) - len(graph.writebacks)
         for (idx, _), value in zip(graph.writebacks, values[n_out:]):
             np.copyto(leaves[idx], value, casting="unsafe")
+        if graph.out_tree == "*" and graph.outputs and isinstance(graph.outputs[0], Var) \
+                and not graph.writebacks:
+            v, value = graph.outputs[0], values[0]
+            if v.aval.kind == NPSCALAR and type(value) is np.ndarray:
+                return value[()]
+            if v.aval.kind == ARRAY and isinstance(value, np.generic):
+                return np.asarray(value)
+            return value
         out, k = [], 0
         for v in graph.outputs:
             if isinstance(v, Var):
@@ -284,6 +292,23 @@ class CompiledFunction:
 
     def signature(self, args: tuple, kwargs: dict) -> tuple[Any, list, Any]:
         """The cache key of a call, its flattened leaves, and their structure."""
+        if not kwargs and not self.static_argnums:
+            # Fast path: positional arguments that are all leaves.
+            aliases: dict[int, int] = {}
+            auto = self._auto_static
+            keys = []
+            for i, a in enumerate(args):
+                t = type(a)
+                if t is np.ndarray:
+                    keys.append((a.shape, a.dtype, _layout(a), aliases.setdefault(id(a), i)))
+                elif t is float or t is complex:
+                    keys.append((t, a) if i in auto else t)
+                elif t is int or t is bool or t is str or a is None:
+                    keys.append((t, a))
+                else:
+                    break
+            else:
+                return (len(args), tuple(keys)), list(args), None
         args, kwargs = self._mark_static(args, kwargs)
         leaves, treedef = flatten((args, kwargs))
         aliases: dict[int, int] = {}

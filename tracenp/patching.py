@@ -89,7 +89,15 @@ def _handle_array(trace: TraceContext, name: str, original: Callable, args, kwar
 
 def legacy_rng_token() -> tuple:
     """A comparable snapshot of NumPy's global (legacy) random state."""
-    name, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    trace = current_trace()
+    if trace is not None:
+        trace.evaluating += 1     # NumPy's own code below must not be traced
+    try:
+        name, key, pos, has_gauss, gauss = ORIGINALS.get((np.random, "get_state"),
+                                                         np.random.get_state)(legacy=True)
+    finally:
+        if trace is not None:
+            trace.evaluating -= 1
     return (key.tobytes(), pos, has_gauss, gauss)
 
 
@@ -116,12 +124,8 @@ def _handle_random(trace: TraceContext, name: str, original: Callable, args, kwa
 
 
 def _handle_default_rng(trace: TraceContext, name: str, original: Callable, args, kwargs):
-    seed = args[0] if args else kwargs.get("seed")
-    if seed is None:
-        raise UntracedRandomError("np.random.default_rng() without a seed inside a compiled "
-                                  "function draws different numbers on every call",
-                                  source=user_frame(3))
-    return original(*args, **kwargs)
+    """A generator made inside the function is made again on every call (a graph node)."""
+    return trace.call(_random_op(name, original), args, kwargs)
 
 
 def _wrap(module: Any, name: str, handler: Callable) -> None:

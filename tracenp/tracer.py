@@ -29,7 +29,7 @@ from .graph.ops import (GETITEM, LEAF, SETITEM, TARGET, CallOp, CallParams, Muta
                         MutateParams, SLOT, ViewStep, op_for_function, register, ufunc_op)
 from .graph.pytree import flatten, unflatten
 from .graph.source import user_frame
-from .graph.types import ARRAY, NPSCALAR, PYSCALAR, AbstractValue, abstractify
+from .graph.types import ARRAY, NPSCALAR, OPAQUE, PYSCALAR, AbstractValue, abstractify
 
 __all__ = ["TraceContext", "ArrayProxy", "ScalarProxy", "current_trace", "is_tracer"]
 
@@ -204,6 +204,8 @@ class TraceContext:
         var = node.outputs[j]
         if var.aval.kind == PYSCALAR:
             return ScalarProxy(self, var, value, frozenset())
+        if var.aval.kind == OPAQUE:
+            return GeneratorProxy(self, var, value)
         if isinstance(value, np.ndarray):
             root = _root(value)
             for pos, v in enumerate(in_vals):
@@ -300,8 +302,8 @@ class _evaluating:
 
 
 def _is_value(v: Any) -> bool:
-    return isinstance(v, (np.ndarray, np.generic, float, complex)) or (
-        type(v) is int or type(v) is bool)
+    return isinstance(v, (np.ndarray, np.generic, float, complex, np.random.Generator,
+                          np.random.RandomState)) or type(v) is int or type(v) is bool
 
 
 def _resolve_chain(chain: tuple[ViewStep, ...]) -> tuple[ViewStep, ...]:
@@ -492,6 +494,12 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
     def flat(self):
         raise UnsupportedFunctionError("ndarray.flat is not traced; use x.ravel()",
                                        source=user_frame(2))
+
+    def __getattr__(self, name: str):
+        if hasattr(np.ndarray, name):
+            raise UnsupportedFunctionError(f"ndarray.{name} is not traced by tracenp",
+                                           source=user_frame(2))
+        raise AttributeError(f"'ndarray' object has no attribute {name!r}")
 
     @property
     def strides(self):

@@ -13,55 +13,36 @@ import numpy as np
 
 from ..errors import ReplayError
 from ..graph.ir import Graph, Literal, Node, Var
-from ..graph.ops import CallOp, CallParams, LEAF, MutateOp
-from ..graph.types import PYSCALAR
+from ..graph.ops import LEAF, CallOp, CallParams, MutateOp
+from ..graph.types import ARRAY, NPSCALAR
 
 __all__ = ["Interpreter", "inplace_safe"]
 
 _INF = 1 << 62
 
 
-def _runner(node: Node, inplace: bool) -> Callable[[list], tuple]:
+def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> tuple:
+    """How to run one node: ``(kind, fn, arg_slots, kwargs)``.
+
+    kind 0: ``env[out] = fn(*args)``; kind 1: ``env[out] = fn(*args, **kwargs)``;
+    kind 2: ``outs = fn(args)`` (general: several outputs, nested containers, mutation).
+    Static positional arguments become constant slots, so flat calls need no template.
+    """
     op, params = node.op, node.params
     if isinstance(op, MutateOp):
-        return lambda ins: op.evaluate(params, ins, inplace)
+        return 2, (lambda ins: op.evaluate(params, ins, inplace)), None, None
     if isinstance(op, CallOp) and isinstance(params, CallParams) and params.out_tree == LEAF:
-        fast = _flat_call(op.fn, params)
-        if fast is not None:
-            return fast
-    return lambda ins: op.evaluate(params, ins)
-
-
-def _flat_call(fn: Callable, params: CallParams) -> Callable[[list], tuple] | None:
-    """A quick caller for ``fn(*args, **kwargs)`` whose containers are flat."""
-    treedef = params.treedef
-    args_def, kwargs_def = treedef[2]
-    if args_def[0] != "tuple" or kwargs_def[0] != "dict":
-        return None
-    if any(c != LEAF for c in args_def[2]) or any(c != LEAF for c in kwargs_def[2]):
-        return None
-    nargs = len(args_def[2])
-    keys = kwargs_def[1]
-    statics = params.statics
-    slots = params.slots
-    if not keys and slots == tuple(range(nargs)):
-        return lambda ins: (fn(*ins),)
-    arg_template = list(statics[:nargs])
-    kw_template = dict(zip(keys, statics[nargs:]))
-    arg_slots = [(p, k) for k, p in enumerate(slots) if p < nargs]
-    kw_slots = [(keys[p - nargs], k) for k, p in enumerate(slots) if p >= nargs]
-
-    def call(ins):
-        a = arg_template.copy()
-        for p, k in arg_slots:
-            a[p] = ins[k]
-        if kw_slots:
-            kw = kw_template.copy()
-            for name, k in kw_slots:
-                kw[name] = ins[k]
-            return (fn(*a, **kw),)
-        return (fn(*a, **kw_template),)
-    return call
+        args_def, kwargs_def = params.treedef[2]
+        if (args_def[0] == "tuple" and kwargs_def[0] == "dict"
+                and all(c == LEAF for c in args_def[2]) and all(c == LEAF for c in kwargs_def[2])):
+            nargs = len(args_def[2])
+            slot_of_pos = dict(zip(params.slots, range(len(params.slots))))
+            if all(p < nargs for p in params.slots):
+                spec = [("in", slot_of_pos[p]) if p in slot_of_pos else ("const", const_slot(params.statics[p]))
+                        for p in range(nargs)]
+                kwargs = dict(zip(kwargs_def[1], params.statics[nargs:]))
+                return (1 if kwargs else 0), op.fn, spec, kwargs
+    return 2, (lambda ins: op.evaluate(params, ins)), None, None
 
 
 def inplace_safe(graph: Graph, extra_uses: list[Var] = ()) -> set[int]:
@@ -131,6 +112,11 @@ class Interpreter:
             return s
 
         self.input_slots = [slot_of(v) for v in graph.inputs]
+
+        def const_slot(value: Any) -> int:
+            template.append(value)
+            return len(template) - 1
+
         inplace = inplace_safe(graph, results)
         last: dict[int, int] = {}
         for i, node in enumerate(graph.nodes):
@@ -144,9 +130,16 @@ class Interpreter:
             frees = sorted({slot[v.id] for v in node.inputs
                             if last.get(v.id) == i and v.id not in keep and not isinstance(v, Literal)})
             frees += [slot[o.id] for o in node.outputs if o.id not in last and o.id not in keep]
-            checks = [(s, o.aval) for s, o in zip(outs, node.outputs)
-                      if check_types and o.aval.kind != PYSCALAR]
-            steps.append((_runner(node, i in inplace), ins, outs, frees, checks, node))
+            checks = tuple((s, o.aval.shape, o.aval.dtype) for s, o in zip(outs, node.outputs)
+                           if check_types and o.aval.kind in (ARRAY, NPSCALAR) and _needs_check(node))
+            kind, fn, spec, kwargs = _plan_step(node, i in inplace, const_slot)
+            if kind == 2:
+                arg_slots = tuple(ins)
+                out = tuple(outs)
+            else:
+                arg_slots = tuple(ins[k] if tag == "in" else k for tag, k in spec)
+                out = outs[0]
+            steps.append((kind, fn, arg_slots, kwargs, out, tuple(frees), checks, node))
         self.steps = steps
         self.template = template
         self.result_slots = [slot_of(v) for v in results]
@@ -156,19 +149,28 @@ class Interpreter:
         env = self.template.copy()
         for s, value in zip(self.input_slots, inputs):
             env[s] = value
-        for run, ins, outs, frees, checks, node in self.steps:
-            values = run([env[i] for i in ins])
-            for s, value in zip(outs, values):
-                env[s] = value
-            for s, aval in checks:
+        for kind, fn, arg_slots, kwargs, out, frees, checks, node in self.steps:
+            if kind == 0:
+                env[out] = fn(*[env[i] for i in arg_slots])
+            elif kind == 1:
+                env[out] = fn(*[env[i] for i in arg_slots], **kwargs)
+            else:
+                for s, value in zip(out, fn([env[i] for i in arg_slots])):
+                    env[s] = value
+            for s, shape, dtype in checks:
                 value = env[s]
-                if getattr(value, "shape", None) != aval.shape or getattr(value, "dtype", None) != aval.dtype:
+                if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
                     raise ReplayError(
                         f"{node.op.name} produced {_describe(value)} where the trace recorded "
-                        f"{aval.short()}", source=node.source)
+                        f"{dtype}{list(shape)}", source=node.source)
             for s in frees:
                 env[s] = None
         return [env[s] for s in self.result_slots]
+
+
+def _needs_check(node: Node) -> bool:
+    """Ufunc calls are typed by their input types alone; other ops are checked at replay."""
+    return getattr(node.op, "method", None) != "__call__"
 
 
 def _describe(value: Any) -> str:

@@ -16,8 +16,56 @@ def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
+_MAX_FAST_DEPTH = 64
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _flat(x: Any, leaves: list, depth: int) -> Any:
+    t = type(x)
+    if t is tuple or t is list:
+        if depth > _MAX_FAST_DEPTH:
+            raise _TooDeep
+        return ("tuple" if t is tuple else "list", None, tuple([_flat(c, leaves, depth + 1) for c in x]))
+    if t is dict:
+        if depth > _MAX_FAST_DEPTH:
+            raise _TooDeep
+        return ("dict", tuple(x), tuple([_flat(c, leaves, depth + 1) for c in x.values()]))
+    if isinstance(x, tuple) and hasattr(t, "_fields"):
+        return ("namedtuple", t, tuple([_flat(c, leaves, depth + 1) for c in x]))
+    leaves.append(x)
+    return LEAF
+
+
+def _unflat(node: Any, it: Any, depth: int) -> Any:
+    if node == LEAF:
+        return next(it)
+    if depth > _MAX_FAST_DEPTH:
+        raise _TooDeep
+    kind, meta, children = node
+    items = [_unflat(c, it, depth + 1) for c in children]
+    if kind == "tuple":
+        return tuple(items)
+    if kind == "list":
+        return items
+    if kind == "dict":
+        return dict(zip(meta, items))
+    return meta(*items)
+
+
 def flatten(tree: Any) -> tuple[list, Any]:
     """Return ``(leaves, treedef)`` for ``tree``."""
+    leaves: list = []
+    try:
+        return leaves, _flat(tree, leaves, 0)
+    except _TooDeep:
+        return _flatten_deep(tree)
+
+
+def _flatten_deep(tree: Any) -> tuple[list, Any]:
+    """Iterative version of :func:`flatten`, for arbitrarily deep nesting."""
     leaves: list = []
     out_stack: list[list] = [[]]      # children collected per open container
     stack: list = [("node", tree)]
@@ -50,6 +98,13 @@ def flatten(tree: Any) -> tuple[list, Any]:
 
 def unflatten(treedef: Any, leaves: list) -> Any:
     """Inverse of :func:`flatten`."""
+    try:
+        return _unflat(treedef, iter(leaves), 0)
+    except _TooDeep:
+        return _unflatten_deep(treedef, leaves)
+
+
+def _unflatten_deep(treedef: Any, leaves: list) -> Any:
     it = iter(leaves)
     # Iterative rebuild: post-order over the treedef.
     stack: list = [(treedef, False)]

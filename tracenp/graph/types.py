@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AbstractValue", "abstractify", "ARRAY", "NPSCALAR", "PYSCALAR"]
+__all__ = ["AbstractValue", "abstractify", "ARRAY", "NPSCALAR", "PYSCALAR", "OPAQUE"]
 
 ARRAY = "array"        # numpy.ndarray
 NPSCALAR = "npscalar"  # numpy.generic (what eager NumPy returns from full reductions)
 PYSCALAR = "pyscalar"  # a Python float/complex/int: a *weak* scalar under NEP 50
+OPAQUE = "opaque"      # a random generator (a value the graph passes along, never inspects)
 
 _SHORT = {
     "bool": "bool", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
@@ -53,6 +54,8 @@ class AbstractValue:
         name = _SHORT.get(self.dtype.name, self.dtype.str)
         if self.kind == NPSCALAR:
             return name
+        if self.kind == OPAQUE:
+            return "rng"
         return f"{name}[{','.join(map(str, self.shape))}]"
 
     def __str__(self) -> str:
@@ -68,4 +71,6 @@ def abstractify(value: Any) -> AbstractValue:
         return AbstractValue(value.shape, value.dtype, ARRAY)
     if isinstance(value, np.generic):
         return AbstractValue((), value.dtype, NPSCALAR)
+    if isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return AbstractValue((), np.dtype(object), OPAQUE)
     raise TypeError(f"not an array value: {t.__name__}")
