@@ -31,7 +31,8 @@ def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> t
     op, params = node.op, node.params
     if isinstance(op, MutateOp):
         return 2, (lambda ins: op.evaluate(params, ins, inplace)), None, None
-    if isinstance(op, CallOp) and isinstance(params, CallParams) and params.out_tree == LEAF:
+    if (isinstance(op, CallOp) and isinstance(params, CallParams) and params.out_tree == LEAF
+            and len(node.outputs) == 1):
         args_def, kwargs_def = params.treedef[2]
         if (args_def[0] == "tuple" and kwargs_def[0] == "dict"
                 and all(c == LEAF for c in args_def[2]) and all(c == LEAF for c in kwargs_def[2])):
