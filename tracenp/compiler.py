@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import (FallbackWarning, ReplayError, StaticArgumentError, TraceError,
-                     TracenpError, UntracedRandomError)
+from .errors import (FallbackWarning, RecompileWarning, ReplayError, StaticArgumentError,
+                     TraceError, TracenpError, UntracedRandomError)
 from .exec.interpreter import Interpreter
 from .graph.ir import Graph, Var
 from .graph.pytree import flatten, unflatten
@@ -279,6 +279,9 @@ class CompiledFunction:
         self._auto_static: frozenset[int] = frozenset()
         self._warned: set[tuple] = set()
         self.trace_count = 0
+        self._signatures = 0
+        self._last_key: Any = None
+        self._recompile_warned = False
 
     # ---------------------------------------------------------------- signature
     def _mark_static(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -348,6 +351,7 @@ class CompiledFunction:
         with self._lock:
             if isinstance(key[1], str):
                 return self._fallback(key, TraceError(key[2]))
+            self._note_recompile(key)
             for _ in range(8):
                 m_args, m_kwargs = self._mark_static(args, kwargs)
                 try:
@@ -371,6 +375,22 @@ class CompiledFunction:
                 self._cache[key] = plan
                 return plan
             return self._fallback(key, TraceError("too many retraces"))
+
+    RECOMPILE_LIMIT = 8
+
+    def _note_recompile(self, key: Any) -> None:
+        """After RECOMPILE_LIMIT signatures, warn once about what keeps changing."""
+        previous = self._last_key
+        self._last_key = key
+        self._signatures += 1
+        if self._signatures <= self.RECOMPILE_LIMIT or self._recompile_warned or previous is None:
+            return
+        self._recompile_warned = True
+        warnings.warn(RecompileWarning(
+            f"tracenp: {self.__name__} was traced for {self._signatures} different call "
+            f"signatures; the last change: {_describe_change(previous, key)}. Each new "
+            f"signature retraces (see docs/tracing.md, 'What makes a call retrace')."),
+            stacklevel=_outside_stacklevel())
 
     def _fallback(self, key: Any, err: TracenpError) -> _Eager:
         if self.strict:
@@ -400,6 +420,25 @@ class CompiledFunction:
         if obj is None:
             return self
         return functools.partial(self, obj)
+
+
+def _describe_change(old: Any, new: Any) -> str:
+    """Say which part of a call signature changed between two cache keys."""
+    if old[0] != new[0] or len(old[1]) != len(new[1]) or isinstance(old[1], str) \
+            or isinstance(new[1], str):
+        return "the structure or number of the arguments"
+    for i, (a, b) in enumerate(zip(old[1], new[1])):
+        if a == b:
+            continue
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == 4 and len(b) == 4 \
+                and isinstance(a[0], tuple):
+            for part, x, y in zip(("shape", "dtype", "memory layout", "aliasing"), a, b):
+                if x != y:
+                    return f"argument {i}: {part} {x} -> {y}"
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == 2:
+            return f"argument {i}: static value {a[1]!r} -> {b[1]!r}"
+        return f"argument {i}: {a!r} -> {b!r}"
+    return "nothing visible (globals changed shape or dtype)"
 
 
 def _outside_stacklevel() -> int:
