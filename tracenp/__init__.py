@@ -9,12 +9,13 @@ from .errors import (ConcretizationError, DataDependentShapeError, FallbackWarni
                      RecompileWarning, ReplayError, StaticArgumentError, TraceError,
                      TracenpError, UnsupportedFunctionError, UnsupportedMutationError,
                      UntracedRandomError)
+from .explain import Explanation, explain
 from .graph import Graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "compile", "make_graph", "trace", "CompiledFunction", "Graph", "__version__",
+    "compile", "make_graph", "trace", "explain", "Explanation", "CompiledFunction", "Graph", "__version__",
     "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
     "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
     "StaticArgumentError", "ReplayError", "FallbackWarning", "RecompileWarning",

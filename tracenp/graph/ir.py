@@ -68,6 +68,7 @@ class Node:
     params: Any = None           # op-specific static parameters
     source: SourceInfo | None = None
     view_of: tuple[int, ...] = ()  # input positions whose memory the outputs may share
+    rule: str | None = None        # the rewrite rule that created this node, if any
 
     def __repr__(self) -> str:
         return f"Node({self.op.name})"
@@ -101,6 +102,7 @@ class Graph:
     out_tree: Any = None
     writebacks: list[tuple[int, Var]] = field(default_factory=list)
     name: str = "f"
+    report: Any = None             # the optimizer's report (tracenp.optimize.OptimizeReport)
 
     def vars(self) -> Iterable[Var]:
         yield from self.inputs

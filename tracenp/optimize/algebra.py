@@ -1,0 +1,163 @@
+"""Algebra and specialization rules.
+
+By default no rule changes a result NumPy computes accurately, NaN, inf and the sign of
+zero included; rules that would are guarded, or marked ``fast_math``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .framework import rule
+from .pattern import C, Const, P, X
+
+
+def _kind(v) -> str:
+    return v.aval.dtype.kind
+
+
+def _is_float(v) -> bool:
+    return _kind(v) in "fc"
+
+
+def _is_int(v) -> bool:
+    return _kind(v) in "biu"
+
+
+# ---------------------------------------------------------------- identities
+@rule("mul_by_one", "canonicalize", P("multiply", X("x"), C(1)))
+def _mul_one(b, m):
+    """x * 1 -> x (exact for every dtype; the type check rejects promotions)."""
+    return m["x"]
+
+
+@rule("div_by_one", "canonicalize", P(("divide", "true_divide"), X("x"), C(1)))
+def _div_one(b, m):
+    """x / 1 -> x (the type check keeps int / 1 -> float as it is)."""
+    return m["x"]
+
+
+@rule("sub_zero", "canonicalize", P("subtract", X("x"), C(0)))
+def _sub_zero(b, m):
+    """x - 0 -> x (exact, -0.0 included)."""
+    return m["x"]
+
+
+@rule("add_zero_int", "canonicalize", P("add", X("x"), C(0)))
+def _add_zero(b, m):
+    """x + 0 -> x for integers and bools (for floats -0.0 + 0 is +0.0: see add_zero_float)."""
+    return m["x"] if _is_int(m["x"]) else None
+
+
+@rule("add_zero_float", "canonicalize", P("add", X("x"), C(0)), fast_math=True)
+def _add_zero_f(b, m):
+    """x + 0 -> x for floats (fast_math: turns -0.0 + 0 into -0.0)."""
+    return m["x"]
+
+
+@rule("double_negation", "canonicalize", P("negative", P("negative", X("x"))))
+def _neg_neg(b, m):
+    """--x -> x (exact, wraparound included)."""
+    return m["x"]
+
+
+@rule("pow_one", "canonicalize", P("power", X("x"), C(1)))
+def _pow_one(b, m):
+    """x ** 1 -> x."""
+    return m["x"]
+
+
+@rule("self_subtract", "canonicalize", P("subtract", X("x"), X("x")))
+def _self_sub(b, m):
+    """x - x -> 0; for floats 0 where x is finite and NaN where it is inf or NaN (as NumPy)."""
+    x = m["x"]
+    out_aval = m["_node"].outputs[0].aval
+    if not _is_float(x):
+        return b.full(out_aval, 0)
+    if _kind(x) == "c":
+        return None
+    t = out_aval.dtype.type
+    return b.call("where", b.call("isfinite", x), Const(t(0)), Const(t(np.nan)))
+
+
+@rule("self_subtract_fast", "canonicalize", P("subtract", X("x"), X("x")), fast_math=True)
+def _self_sub_fast(b, m):
+    """x - x -> 0 (fast_math: ignores inf and NaN)."""
+    return b.full(m["_node"].outputs[0].aval, 0)
+
+
+# ---------------------------------------------------------------- exp/log
+@rule("exp_of_log", "canonicalize", P("exp", P("log", X("x"))))
+def _exp_log(b, m):
+    """exp(log x) -> x where x >= 0, NaN elsewhere (NumPy's NaN for negative x kept)."""
+    x = m["x"]
+    if _kind(x) != "f":
+        return None
+    keep = b.call("greater_equal", x, Const(0))
+    return b.call("where", keep, x, Const(m["_node"].outputs[0].aval.dtype.type(np.nan)))
+
+
+@rule("log_of_exp", "stabilize", P("log", P("exp", X("x"))))
+def _log_exp(b, m):
+    """log(exp x) -> x (finite where exp overflows; NaN and ±inf unchanged)."""
+    x = m["x"]
+    return x if _kind(x) == "f" else None
+
+
+# ---------------------------------------------------------------- powers
+def _int_exponent(k: int):
+    def test(v) -> bool:
+        return (not isinstance(v, (bool, np.bool_))) and isinstance(v, (int, float, np.integer, np.floating)) \
+            and float(v) == k
+    return test
+
+
+@rule("square_to_multiply", "specialize", P("power", X("x"), C(test=_int_exponent(2))))
+def _square(b, m):
+    """x ** 2 -> x * x (the same correctly rounded product; NumPy's square for complex)."""
+    x = m["x"]
+    return b.call("multiply", x, x) if _kind(x) != "c" else None
+
+
+@rule("cube_to_multiply", "specialize", P("power", X("x"), C(test=_int_exponent(3))))
+def _cube(b, m):
+    """x ** 3 -> (x * x) * x (within 1 ULP of pow; exact for integers)."""
+    x = m["x"]
+    if _kind(x) == "c":
+        return None
+    return b.call("multiply", b.call("multiply", x, x), x)
+
+
+@rule("pow_half_to_sqrt", "specialize", P("power", X("x"), C(test=lambda v: isinstance(v, (float, np.floating)) and v == 0.5)))
+def _pow_half(b, m):
+    """power(x, 0.5) -> sqrt(x) for real floats (NumPy's power loop does the same)."""
+    x = m["x"]
+    return b.call("sqrt", x) if _kind(x) == "f" else None
+
+
+@rule("pow_minus_one_to_reciprocal", "specialize", P("power", X("x"), C(test=_int_exponent(-1))))
+def _pow_m1(b, m):
+    """x ** -1 -> 1 / x for real floats (NumPy's power loop does the same; integers keep
+    NumPy's error)."""
+    x = m["x"]
+    return b.call("divide", Const(x.aval.dtype.type(1)), x) if _kind(x) == "f" else None
+
+
+@rule("div_by_power_of_two", "specialize",
+      P(("divide", "true_divide"), X("x"), C(test=lambda v: isinstance(v, (float, int, np.floating, np.integer))
+                                              and not isinstance(v, (bool, np.bool_))
+                                              and v != 0 and math.isfinite(float(v))
+                                              and math.frexp(abs(float(v)))[0] == 0.5)))
+def _div_pow2(b, m):
+    """x / c -> x * (1/c) when c is a power of two (then 1/c is exact and so is the product)."""
+    x, c = m["x"], m["_node"]
+    value = [o for o in _consts(c)][0]
+    if _kind(x) not in "fc":
+        return None
+    return b.call("multiply", x, Const(type(value)(1 / value)) if isinstance(value, float) else Const(1.0 / value))
+
+
+def _consts(node):
+    from .pattern import operands
+    return [o.value for o in operands(node) if isinstance(o, Const)]
