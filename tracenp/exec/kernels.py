@@ -1,0 +1,184 @@
+"""CPU kernels for fused regions.
+
+``blocked``: the region is evaluated block by block; each block runs NumPy's own ufunc
+loops (``out=``) into per-thread scratch buffers sized to stay in cache, and blocks are
+spread over a shared thread pool (NumPy releases the GIL in its loops).  Results are bit
+for bit those of NumPy, with no full-size temporaries.  ``numpy``: small regions run op by
+op, the cheapest path.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import config
+from ..graph.ir import Var
+from ..optimize.pattern import Const, operands
+from ..optimize.fusion import Region, operands_of_call
+
+__all__ = ["run_region", "choose_kernel", "compile_region"]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_local = threading.local()
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != config.threads:
+            _pool = ThreadPoolExecutor(max_workers=max(1, config.threads),
+                                       thread_name_prefix="tracenp")
+        return _pool
+
+
+class _Program:
+    """A region compiled to a list of ufunc steps over references.
+
+    A reference is ("in", k) region input, ("tmp", k) scratch, ("out", k) region output,
+    or ("const", value).
+    """
+
+    def __init__(self, region: Region):
+        self.region = region
+        where: dict[int, tuple] = {v.id: ("in", k) for k, v in enumerate(region.inputs)}
+        out_index = {v.id: k for k, v in enumerate(region.outputs)}
+        self.tmp_dtypes: list[np.dtype] = []
+        steps = []
+        for node in region.nodes:
+            o = node.outputs[0]
+            if o.id in out_index:
+                dest = ("out", out_index[o.id])
+            else:
+                dest = ("tmp", len(self.tmp_dtypes))
+                self.tmp_dtypes.append(o.aval.dtype)
+            where[o.id] = dest
+            ops = operands(node) if node.op.name != "where" else operands_of_call(node, 3)
+            refs = tuple(where[x.id] if isinstance(x, Var) and not _is_const_literal(x)
+                         else ("const", _literal_value(x)) for x in ops)
+            kind = "where" if node.op.name == "where" else "ufunc"
+            fn = node.op.ufunc if kind == "ufunc" else None
+            steps.append((kind, fn, refs, dest))
+        self.steps = steps
+        # A flat layout for the plain (small-size) path: env = inputs + tmps + outs + consts.
+        n_in, n_tmp, n_out = len(region.inputs), len(self.tmp_dtypes), len(region.outputs)
+        base = {"in": 0, "tmp": n_in, "out": n_in + n_tmp}
+        consts: list = []
+
+        def index(ref: tuple) -> int:
+            if ref[0] == "const":
+                consts.append(ref[1])
+                return n_in + n_tmp + n_out + len(consts) - 1
+            return base[ref[0]] + ref[1]
+        self.flat_steps = [(fn if kind == "ufunc" else np.where, [index(r) for r in refs], index(dest))
+                           for kind, fn, refs, dest in steps]
+        self.flat_template = [None] * (n_tmp + n_out) + consts
+        self.out_slice = slice(n_in + n_tmp, n_in + n_tmp + n_out)
+        self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
+                            + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
+
+    def numexpr_text(self) -> None:
+        return None
+
+
+def _is_const_literal(v: Var) -> bool:
+    from ..graph.ir import Literal
+    return isinstance(v, Literal)
+
+
+def _literal_value(x: Any) -> Any:
+    if isinstance(x, Const):
+        return x.value
+    return x.value
+
+
+def compile_region(region: Region) -> _Program:
+    prog = getattr(region, "_program", None)
+    if prog is None:
+        prog = region._program = _Program(region)
+        prog.kernel = choose_kernel(region)
+    return prog
+
+
+def choose_kernel(region: Region) -> str:
+    """Which kernel kind runs this region (by size; the cost model)."""
+    size = 1
+    for d in region.shape:
+        size *= d
+    return "blocked" if size >= config.min_fuse_elements else "numpy"
+
+
+def run_region(region: Region, inputs: list) -> tuple:
+    prog = compile_region(region)
+    if prog.kernel == "numpy":
+        return _run_numpy(prog, inputs)
+    return _run_blocked(prog, inputs)
+
+
+def _run_numpy(prog: _Program, inputs: list) -> tuple:
+    env = list(inputs) + prog.flat_template
+    for fn, idx, dest in prog.flat_steps:
+        env[dest] = fn(*[env[i] for i in idx])
+    return tuple(env[prog.out_slice])
+
+
+def _run_blocked(prog: _Program, inputs: list) -> tuple:
+    region = prog.region
+    shape = region.shape
+    outs = [np.empty(shape, v.aval.dtype) for v in region.outputs]
+    flat = all(not isinstance(x, np.ndarray) or x.ndim == 0 or
+               (x.shape == shape and x.flags.c_contiguous) for x in inputs)
+    if flat:
+        ins = [x.reshape(-1) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
+        outs_v = [o.reshape(-1) for o in outs]
+        total, per_unit, inner = outs_v[0].shape[0] if outs else 0, 1, ()
+        sliced = [isinstance(x, np.ndarray) and x.ndim == 1 for x in ins]
+    else:
+        ins, outs_v = inputs, outs
+        total, inner = shape[0], shape[1:]
+        per_unit = 1
+        for d in inner:
+            per_unit *= d
+        nd = len(shape)
+        sliced = [isinstance(x, np.ndarray) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
+                  for x in ins]
+    units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
+    chunks = [(a, min(a + units, total)) for a in range(0, total, units)]
+    err = np.geterr()
+    n_threads = min(config.threads, len(chunks))
+
+    def work(group: list[tuple[int, int]]) -> None:
+        scratch = [np.empty(units * per_unit, dt) for dt in prog.tmp_dtypes]
+        with np.errstate(**err):
+            for a, b in group:
+                n = b - a
+                tmp = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
+                ins_c = [x[a:b] if s else x for x, s in zip(ins, sliced)]
+                outs_c = [o[a:b] for o in outs_v]
+                _run_steps(prog.steps, ins_c, tmp, outs_c)
+
+    if n_threads <= 1:
+        work(chunks)
+    else:
+        groups = [chunks[i::n_threads] for i in range(n_threads)]
+        list(_get_pool().map(work, groups))
+    return tuple(outs)
+
+
+def _run_steps(steps: list, ins: list, tmp: list, outs: list) -> None:
+    spaces = {"in": ins, "tmp": tmp, "out": outs}
+
+    def get(ref: tuple) -> Any:
+        return ref[1] if ref[0] == "const" else spaces[ref[0]][ref[1]]
+
+    for kind, fn, refs, dest in steps:
+        d = spaces[dest[0]][dest[1]]
+        if kind == "ufunc":
+            fn(*[get(r) for r in refs], out=d)
+        else:
+            c, a, b = (get(r) for r in refs)
+            np.copyto(d, b, casting="unsafe")
+            np.copyto(d, a, casting="unsafe", where=c)

@@ -1,0 +1,203 @@
+"""Fusion: partition the graph into convex elementwise regions, each replaced by one
+``fused`` node whose body is the region's own sub-graph.
+
+An elementwise node is a plain ufunc call with one output (or ``np.where``, or a cast),
+producing an array (not a NumPy scalar).  A region holds nodes of one output shape; its
+inputs may broadcast to that shape.  Convexity: a node joins a region only if none of its
+inputs depends on the region through a node outside it.  Region outputs are the values
+used outside the region (several outputs are fine).  Backends run the body: the blocked
+ufunc kernel, or plain NumPy for small sizes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..graph.ir import Graph, Literal, Node, Var
+from ..graph.ops import Op
+from .pattern import operands
+
+__all__ = ["fuse", "FusedOp", "Region", "is_elementwise"]
+
+
+def is_elementwise(node: Node) -> bool:
+    """Can this node live inside a fused region?"""
+    if len(node.outputs) != 1 or node.op.effectful:
+        return False
+    out = node.outputs[0].aval
+    if out.kind != "array" or out.ndim == 0 or out.dtype.kind not in "biufc":
+        return False
+    name = node.op.name
+    if getattr(node.op, "method", None) == "__call__":
+        ufunc = node.op.ufunc
+        if ufunc.nout != 1 or ufunc.signature is not None:
+            return False
+        ops = operands(node)
+    elif name == "where":
+        ops = operands_of_call(node, 3)
+    else:
+        return False
+    if ops is None:
+        return False
+    for o in ops:
+        if isinstance(o, Var):
+            a = o.aval
+            if a.kind == "opaque" or a.dtype.kind not in "biufc" or a.ndim > out.ndim:
+                return False
+            if any(d not in (1, s) for d, s in zip(a.shape[::-1], out.shape[::-1])):
+                return False
+    return True
+
+
+def operands_of_call(node: Node, n: int) -> list | None:
+    from .pattern import _flat_positional, Const
+    k = _flat_positional(node.params)
+    if k != n:
+        return None
+    slot = {p: i for i, p in enumerate(node.params.slots)}
+    return [node.inputs[slot[p]] if p in slot else Const(node.params.statics[p]) for p in range(n)]
+
+
+@dataclass(eq=False)
+class Region:
+    """A fused region: its body (nodes in order), inputs, outputs and shape."""
+
+    nodes: list[Node]
+    inputs: list[Var]
+    outputs: list[Var]
+    shape: tuple[int, ...]
+
+    def __repr__(self) -> str:
+        return f"Region({len(self.nodes)} ops, {self.shape})"
+
+
+class FusedOp(Op):
+    """Runs a region's body with one of the CPU kernels (see tracenp.exec.kernels)."""
+
+    category = "fused"
+
+    def __init__(self):
+        self.name = "fused"
+
+    def evaluate(self, params: Region, inputs: list) -> tuple:
+        from ..exec.kernels import run_region
+        return run_region(params, inputs)
+
+    def format(self, params: Region, names: list[str]) -> str:
+        from ..graph.printing import format_region
+        return format_region(params, names)
+
+
+FUSED = FusedOp()
+
+
+def fuse(graph: Graph, min_size: int = 2) -> int:
+    """Replace elementwise regions of at least ``min_size`` ops by fused nodes; returns the
+    number of regions."""
+    region_of: dict[int, int] = {}        # node index -> region id
+    depends: dict[int, frozenset] = {}     # var id -> regions it depends on (transitively)
+    regions: dict[int, list[int]] = {}
+    shapes: dict[int, tuple] = {}
+    producer_index: dict[int, int] = {}
+    next_id = 0
+    for i, node in enumerate(graph.nodes):
+        deps = frozenset().union(*(depends.get(v.id, frozenset()) for v in node.inputs))
+        target = None
+        if is_elementwise(node):
+            shape = node.outputs[0].aval.shape
+            for v in node.inputs:
+                j = producer_index.get(v.id)
+                r = region_of.get(j) if j is not None else None
+                if r is None or shapes[r] != shape:
+                    continue
+                # convex: no other input reaches region r from outside it
+                if all(r not in depends.get(u.id, frozenset()) or region_of.get(producer_index.get(u.id)) == r
+                       for u in node.inputs):
+                    target = r
+                    break
+            if target is None:
+                target = next_id
+                next_id += 1
+                regions[target] = []
+                shapes[target] = shape
+            regions[target].append(i)
+            region_of[i] = target
+        for o in node.outputs:
+            producer_index[o.id] = i
+            depends[o.id] = deps | ({region_of[i]} if i in region_of else frozenset())
+    final = {v.id for v in graph.outputs if isinstance(v, Var)} | {v.id for _, v in graph.writebacks}
+    consumers: dict[int, set[int]] = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            consumers.setdefault(v.id, set()).add(i)
+    unit_of: dict[int, int] = {}           # node index -> unit key (first member for regions)
+    units: dict[int, Node] = {}
+    count = 0
+    for r, members in regions.items():
+        if len(members) < min_size:
+            continue
+        member_set = set(members)
+        body = [graph.nodes[i] for i in members]
+        inside = {o.id for n in body for o in n.outputs}
+        inputs: list[Var] = []
+        seen: set[int] = set()
+        for n in body:
+            for v in n.inputs:
+                if v.id not in inside and v.id not in seen:
+                    seen.add(v.id)
+                    inputs.append(v)
+        outputs = [graph.nodes[i].outputs[0] for i in members
+                   if graph.nodes[i].outputs[0].id in final
+                   or consumers.get(graph.nodes[i].outputs[0].id, set()) - member_set]
+        region = Region(body, inputs, outputs, shapes[r])
+        key = members[0]
+        units[key] = Node(FUSED, tuple(inputs), tuple(outputs), region, body[-1].source)
+        for i in members:
+            unit_of[i] = key
+        count += 1
+    if not count:
+        return 0
+    for i, node in enumerate(graph.nodes):
+        if i not in unit_of:
+            unit_of[i] = i
+            units[i] = node
+    graph.nodes = _stable_toposort(units, graph.nodes, unit_of, producer_index)
+    return count
+
+
+def _stable_toposort(units: dict[int, Node], nodes: list[Node], unit_of: dict[int, int],
+                     producer_index: dict[int, int]) -> list[Node]:
+    """Order units by data dependencies (and effect order), otherwise by original position."""
+    import heapq
+    deps: dict[int, set[int]] = {k: set() for k in units}
+    last_effect = None
+    for k in sorted(units):
+        node = units[k]
+        for v in node.inputs:
+            j = producer_index.get(v.id)
+            if j is not None and unit_of[j] != k:
+                deps[k].add(unit_of[j])
+        if node.op.effectful:
+            if last_effect is not None:
+                deps[k].add(last_effect)
+            last_effect = k
+    users: dict[int, list[int]] = {k: [] for k in units}
+    for k, ds in deps.items():
+        for d in ds:
+            users[d].append(k)
+    pending = {k: len(ds) for k, ds in deps.items()}
+    ready = [k for k, n in pending.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(units[k])
+        for u in users[k]:
+            pending[u] -= 1
+            if pending[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) != len(units):
+        raise RuntimeError("fusion produced a cycle (a non-convex region)")
+    return order
