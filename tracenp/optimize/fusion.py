@@ -91,42 +91,84 @@ class FusedOp(Op):
 
 
 FUSED = FusedOp()
+ALL = -1             # "depends on every region": the conservative answer past _MAX_TRACKED
+_MAX_TRACKED = 32
 
 
 def fuse(graph: Graph, min_size: int = 2) -> int:
     """Replace elementwise regions of at least ``min_size`` ops by fused nodes; returns the
     number of regions."""
-    region_of: dict[int, int] = {}        # node index -> region id
+    region_of: dict[int, int] = {}         # node index -> region id (before merges)
     depends: dict[int, frozenset] = {}     # var id -> regions it depends on (transitively)
-    regions: dict[int, list[int]] = {}
+    ext_deps: dict[int, set] = {}          # region -> regions its outside inputs depend on
+    parent: dict[int, int] = {}
     shapes: dict[int, tuple] = {}
     producer_index: dict[int, int] = {}
+
+    def find(r: int) -> int:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    def reaches(deps: Any, r: int) -> bool:
+        if ALL in deps:           # too many to track: assume it reaches every region
+            return True
+        return any(find(d) == r for d in deps)
+
+    def bounded(deps: frozenset) -> frozenset:
+        return frozenset([ALL]) if len(deps) > _MAX_TRACKED else deps
+
     next_id = 0
     for i, node in enumerate(graph.nodes):
-        deps = frozenset().union(*(depends.get(v.id, frozenset()) for v in node.inputs))
-        target = None
+        deps = bounded(frozenset().union(*(depends.get(v.id, frozenset()) for v in node.inputs)))
         if is_elementwise(node):
             shape = node.outputs[0].aval.shape
+            own = {}                                 # input var id -> its region (same shape)
             for v in node.inputs:
                 j = producer_index.get(v.id)
-                r = region_of.get(j) if j is not None else None
-                if r is None or shapes[r] != shape:
-                    continue
-                # convex: no other input reaches region r from outside it
-                if all(r not in depends.get(u.id, frozenset()) or region_of.get(producer_index.get(u.id)) == r
+                if j is not None and j in region_of:
+                    r = find(region_of[j])
+                    if shapes[r] == shape:
+                        own[v.id] = r
+            targets: list[int] = []
+            for r in dict.fromkeys(own.values()):
+                chosen = targets + [r]
+                # convex: every input not produced inside the chosen regions must not
+                # depend on any of them; and the chosen regions must not reach each other
+                if any(own.get(u.id) not in chosen and
+                       any(reaches(depends.get(u.id, ()), t) for t in chosen)
                        for u in node.inputs):
-                    target = r
-                    break
-            if target is None:
+                    continue
+                if any(reaches(ext_deps[t], r) or reaches(ext_deps[r], t) for t in targets):
+                    continue
+                targets.append(r)
+            if targets:
+                target = targets[0]
+                for r in targets[1:]:
+                    parent[r] = target
+                    ext_deps[target] |= ext_deps.pop(r)
+            else:
                 target = next_id
                 next_id += 1
-                regions[target] = []
+                parent[target] = target
                 shapes[target] = shape
-            regions[target].append(i)
+                ext_deps[target] = set()
+            for u in node.inputs:
+                j = producer_index.get(u.id)
+                if not (j is not None and j in region_of and find(region_of[j]) == target):
+                    ext_deps[target] |= set(depends.get(u.id, ()))
+            if len(ext_deps[target]) > _MAX_TRACKED:
+                ext_deps[target] = {ALL}
             region_of[i] = target
         for o in node.outputs:
             producer_index[o.id] = i
-            depends[o.id] = deps | ({region_of[i]} if i in region_of else frozenset())
+            depends[o.id] = bounded(deps | ({region_of[i]} if i in region_of else frozenset()))
+    regions: dict[int, list[int]] = {}
+    for i, r in region_of.items():
+        regions.setdefault(find(r), []).append(i)
+    for members in regions.values():
+        members.sort()
     final = {v.id for v in graph.outputs if isinstance(v, Var)} | {v.id for _, v in graph.writebacks}
     consumers: dict[int, set[int]] = {}
     for i, node in enumerate(graph.nodes):

@@ -1,0 +1,127 @@
+"""Fused regions and the blocked kernel, against eager NumPy (bit for bit)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracenp
+from tracenp.config import config
+from tracenp.optimize.fusion import FusedOp
+from tests.oracle import assert_same
+
+N = 3 * config.min_fuse_elements + 17          # several blocks, a ragged last one
+
+
+def _fused_nodes(f, *args, **opts):
+    g = tracenp.make_graph(f, **opts)(*args)
+    return [n for n in g.nodes if isinstance(n.op, FusedOp)]
+
+
+def _check(f, *args, fused=1, **opts):
+    c = tracenp.compile(f, **opts)
+    with np.errstate(all="ignore"):
+        expected = f(*args)
+        assert_same(c(*args), expected)
+        assert_same(c(*args), expected)
+    assert c.trace_count == 1
+    assert len(_fused_nodes(f, *args, **opts)) == fused
+
+
+def logistic(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.complex64, np.complex128])
+def test_logistic_bit_identical(dtype):
+    x = (np.random.default_rng(0).standard_normal(N) * 30).astype(dtype)
+    _check(logistic, x)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.int64, np.uint64, np.bool_])
+def test_integer_wraparound_and_bools(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 2 if dtype is np.bool_ else 100, N).astype(dtype)
+
+    def f(a):
+        return (a * a + a) ^ (a << 1) if dtype is not np.bool_ else (a & ~a) | a
+    _check(f, x)
+
+
+def test_special_values_and_weak_scalars():
+    x = np.random.default_rng(2).standard_normal(N).astype(np.float32)
+    x[:8] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38, -1e-38]
+
+    def f(a, s):
+        return np.sqrt(a * s) - np.log(np.abs(a) + 1) / s, np.maximum(a, 0.5 * s)
+    _check(f, x, 2.5)
+
+
+def test_broadcasting_rows_mode():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((N // 64, 64))
+    b = rng.standard_normal(64)
+    c = rng.standard_normal((N // 64, 1))
+
+    def f(a, b, c):
+        return np.tanh(a * b + c) - np.exp(-(a - c) ** 2)
+    _check(f, a, b, c)
+
+
+def test_non_contiguous_and_fortran_inputs():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2 * N // 64, 64))[::2]
+    b = np.asfortranarray(rng.standard_normal((N // 64, 64)))
+    _check(lambda a, b: np.sin(a) * np.cos(b) + a / (1 + b * b), a, b)
+
+
+def test_multi_output_region_and_where():
+    x = np.random.default_rng(5).standard_normal(N)
+
+    def f(x):
+        y = x * 2.0
+        z = np.where(y > 0, y, np.exp(y) - 1)
+        return y, z + 1.0
+    _check(f, x)
+
+
+def test_region_output_used_by_non_elementwise_op():
+    x = np.random.default_rng(6).standard_normal(N)
+
+    def f(x):
+        e = np.exp(x - 1.0)
+        return e / np.sum(e)
+    c = tracenp.compile(f)
+    assert_same(c(x), f(x))
+
+
+def test_single_thread_equals_threads():
+    x = np.random.default_rng(7).standard_normal(N)
+    old = config.threads
+    try:
+        config.threads = 1
+        one = tracenp.compile(logistic)(x)
+        config.threads = 4
+        many = tracenp.compile(logistic)(x)
+    finally:
+        config.threads = old
+    assert_same(one, many)
+    assert_same(one, logistic(x))
+
+
+def test_errstate_raise_reaches_worker_threads():
+    x = np.zeros(N)
+    c = tracenp.compile(lambda x: 1.0 / x + x)
+    c(np.ones(N))
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError):
+            c(x)
+
+
+def test_small_inputs_take_the_numpy_path():
+    x = np.linspace(-3, 3, 11)
+    _check(logistic, x)
+
+
+def test_fusion_can_be_switched_off():
+    x = np.ones(N)
+    assert not _fused_nodes(logistic, x, fuse=False)
