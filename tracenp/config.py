@@ -4,6 +4,7 @@
 thread count is process-global; tracenp never changes it (see docs/kernels.md).
 ``chunk_bytes``: the target size of a block of a fused kernel (fits in L2 with its scratch).
 ``min_fuse_elements``: below this, fused regions run op by op through NumPy (cheapest).
+``kernel``: which kernel kind fused regions use ("auto" lets the cost model choose).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class Config:
     threads: int = os.cpu_count() or 1
     chunk_bytes: int = 1 << 18
     min_fuse_elements: int = 1 << 15
+    kernel: str = "auto"          # "auto", "blocked", "numexpr" (where it qualifies), "numpy"
+    numexpr_min_ops: int = 6      # auto: exact arithmetic regions at least this long use numexpr
 
 
 config = Config()

@@ -85,13 +85,25 @@ def explain(fn: Callable, *, print_report: bool = True, **options: Any) -> Calla
 
 
 def kernels_of(graph: Graph) -> list[tuple[str, str]]:
-    """What runs for each node.  Today every node is one NumPy call (reference interpreter)."""
+    """What runs for each node: a fused region's kernel kind (``blocked``: NumPy's ufunc
+    loops block by block; ``numexpr`` with its expression; ``numpy``: op by op for small
+    sizes), or one NumPy call."""
+    from .exec.kernels import choose_kernel
+    from .exec.numexpr_kernel import numexpr_text
     from .graph.printing import var_namer
+    from .optimize.fusion import FusedOp
     name = var_namer()
     for v in graph.inputs:
         name(v)
     out = []
     for node in graph.nodes:
         outs = " ".join(name(o) for o in node.outputs) or "_"
-        out.append(("numpy", f"{outs} = {node.op.format(node.params, [name(v) for v in node.inputs])}"))
+        text = f"{outs} = {node.op.format(node.params, [name(v) for v in node.inputs])}"
+        if isinstance(node.op, FusedOp):
+            kind = choose_kernel(node.params)
+            if kind == "numexpr":
+                text = f"{outs} = numexpr({numexpr_text(node.params)!r})"
+            out.append((kind, text))
+        else:
+            out.append(("numpy", text))
     return out

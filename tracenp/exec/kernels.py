@@ -100,21 +100,44 @@ def compile_region(region: Region) -> _Program:
     if prog is None:
         prog = region._program = _Program(region)
         prog.kernel = choose_kernel(region)
+        prog.kernel_for = config.kernel
     return prog
 
 
 def choose_kernel(region: Region) -> str:
-    """Which kernel kind runs this region (by size; the cost model)."""
+    """Which kernel kind runs this region: the cost model.
+
+    Small regions run op by op through NumPy (no per-call setup).  Larger ones run blocked
+    through NumPy's loops, or through numexpr when ``config.kernel`` asks for it and the
+    region qualifies (its result then equals NumPy's bit for bit, see numexpr_kernel).
+    """
     size = 1
     for d in region.shape:
         size *= d
-    return "blocked" if size >= config.min_fuse_elements else "numpy"
+    if size < config.min_fuse_elements and config.kernel == "auto":
+        return "numpy"
+    if config.kernel in ("numexpr", "auto"):
+        from .numexpr_kernel import numexpr_program
+        if numexpr_program(region) is not None and (
+                config.kernel == "numexpr" or _prefers_numexpr(region)):
+            return "numexpr"
+    return "numpy" if config.kernel == "numpy" else "blocked"
+
+
+def _prefers_numexpr(region: Region) -> bool:
+    """numexpr's VM never leaves L1 and costs no Python call per op and block: it wins on
+    long arithmetic chains (measured: benchmarks/README.md)."""
+    return len(region.nodes) >= config.numexpr_min_ops
 
 
 def run_region(region: Region, inputs: list) -> tuple:
     prog = compile_region(region)
-    if prog.kernel == "numpy":
+    kernel = prog.kernel if config.kernel == prog.kernel_for else choose_kernel(region)
+    if kernel == "numpy":
         return _run_numpy(prog, inputs)
+    if kernel == "numexpr":
+        from .numexpr_kernel import run_numexpr
+        return run_numexpr(region, inputs)
     return _run_blocked(prog, inputs)
 
 
