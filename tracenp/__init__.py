@@ -5,6 +5,7 @@
         return 1 / (1 + np.exp(-x))
 """
 from .compiler import CompiledFunction, compile, make_graph, trace
+from .config import config
 from .errors import (ConcretizationError, DataDependentShapeError, FallbackWarning,
                      RecompileWarning, ReplayError, StaticArgumentError, TraceError,
                      TracenpError, UnsupportedFunctionError, UnsupportedMutationError,
@@ -15,7 +16,7 @@ from .graph import Graph
 __version__ = "0.1.0"
 
 __all__ = [
-    "compile", "make_graph", "trace", "explain", "Explanation", "CompiledFunction", "Graph", "__version__",
+    "compile", "make_graph", "trace", "config", "explain", "Explanation", "CompiledFunction", "Graph", "__version__",
     "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
     "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
     "StaticArgumentError", "ReplayError", "FallbackWarning", "RecompileWarning",
