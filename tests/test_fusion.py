@@ -125,3 +125,60 @@ def test_small_inputs_take_the_numpy_path():
 def test_fusion_can_be_switched_off():
     x = np.ones(N)
     assert not _fused_nodes(logistic, x, fuse=False)
+
+
+# ---- full reductions folded into a region -----------------------------------------
+def _folded(f, *args):
+    return [n.params.reduce.op.name for n in _fused_nodes(f, *args) if n.params.reduce is not None]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize("name", ["sum", "max", "min", "mean"])
+def test_folded_reduction_matches_numpy(name, dtype):
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(N) * 10).astype(dtype)
+    red = getattr(np, name)
+
+    def f(x):
+        return red(x * 3 + x)
+    c = tracenp.compile(f)
+    with np.errstate(all="ignore"):
+        expected = f(x)
+        got = c(x)
+    assert type(got) is type(expected) and got.dtype == expected.dtype
+    if dtype in (np.float32, np.float64) and name in ("sum", "mean"):
+        # pairwise sums per block, then over blocks: within NumPy's own summation error
+        bound = N * np.finfo(dtype).eps * np.sum(np.abs(x * 3 + x), dtype=np.float64)
+        assert abs(float(got) - float(expected)) <= bound
+    else:
+        assert got == expected
+    expect_fold = not (name == "mean" and np.dtype(dtype).kind != "f")
+    assert (_folded(f, x) == [name]) == expect_fold
+
+
+def test_folded_max_propagates_nan_and_is_thread_independent():
+    x = np.random.default_rng(9).standard_normal(N)
+    x[N // 2] = np.nan
+    f = lambda x: np.max(np.abs(x) - 1.0)
+    assert np.isnan(tracenp.compile(f)(x))
+    y = np.random.default_rng(10).standard_normal(N)
+    g = lambda y: np.sum(y * y + 1.0)
+    old = config.threads
+    try:
+        config.threads = 1
+        one = tracenp.compile(g)(y)
+        config.threads = 3
+        three = tracenp.compile(g)(y)
+    finally:
+        config.threads = old
+    assert one == three
+
+
+def test_reduction_used_elsewhere_is_not_folded():
+    x = np.random.default_rng(11).standard_normal(N)
+
+    def f(x):
+        y = x * 2.0 + 1.0
+        return np.sum(y), y
+    assert _folded(f, x) == []
+    assert_same(tracenp.compile(f)(x), f(x))

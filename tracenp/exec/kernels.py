@@ -45,7 +45,8 @@ class _Program:
     def __init__(self, region: Region):
         self.region = region
         where: dict[int, tuple] = {v.id: ("in", k) for k, v in enumerate(region.inputs)}
-        out_index = {v.id: k for k, v in enumerate(region.outputs)}
+        body_outputs = region.outputs if region.reduce is None else []
+        out_index = {v.id: k for k, v in enumerate(body_outputs)}
         self.tmp_dtypes: list[np.dtype] = []
         steps = []
         for node in region.nodes:
@@ -63,8 +64,11 @@ class _Program:
             fn = node.op.ufunc if kind == "ufunc" else None
             steps.append((kind, fn, refs, dest))
         self.steps = steps
+        self.reduce = None
+        if region.reduce is not None:
+            self.reduce = (region.reduce.op.name, region.reduce.op.fn, where[region.reduce.inputs[0].id])
         # A flat layout for the plain (small-size) path: env = inputs + tmps + outs + consts.
-        n_in, n_tmp, n_out = len(region.inputs), len(self.tmp_dtypes), len(region.outputs)
+        n_in, n_tmp, n_out = len(region.inputs), len(self.tmp_dtypes), len(body_outputs)
         base = {"in": 0, "tmp": n_in, "out": n_in + n_tmp}
         consts: list = []
 
@@ -145,19 +149,22 @@ def _run_numpy(prog: _Program, inputs: list) -> tuple:
     env = list(inputs) + prog.flat_template
     for fn, idx, dest in prog.flat_steps:
         env[dest] = fn(*[env[i] for i in idx])
+    if prog.reduce is not None:
+        name, fn, ref = prog.reduce
+        return (fn(env[len(inputs) + ref[1]]),)
     return tuple(env[prog.out_slice])
 
 
 def _run_blocked(prog: _Program, inputs: list) -> tuple:
     region = prog.region
     shape = region.shape
-    outs = [np.empty(shape, v.aval.dtype) for v in region.outputs]
+    outs = [np.empty(shape, v.aval.dtype) for v in region.outputs] if prog.reduce is None else []
     flat = all(not isinstance(x, np.ndarray) or x.ndim == 0 or
                (x.shape == shape and x.flags.c_contiguous) for x in inputs)
     if flat:
         ins = [x.reshape(-1) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
         outs_v = [o.reshape(-1) for o in outs]
-        total, per_unit, inner = outs_v[0].shape[0] if outs else 0, 1, ()
+        total, per_unit, inner = int(np.prod(shape)), 1, ()
         sliced = [isinstance(x, np.ndarray) and x.ndim == 1 for x in ins]
     else:
         ins, outs_v = inputs, outs
@@ -169,26 +176,47 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         sliced = [isinstance(x, np.ndarray) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
                   for x in ins]
     units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
-    chunks = [(a, min(a + units, total)) for a in range(0, total, units)]
+    chunks = [(c, a, min(a + units, total)) for c, a in enumerate(range(0, total, units))]
+    partials: list = [None] * len(chunks)
+    reduce = prog.reduce
     err = np.geterr()
     n_threads = min(config.threads, len(chunks))
 
     def work(group: list[tuple[int, int]]) -> None:
         scratch = [np.empty(units * per_unit, dt) for dt in prog.tmp_dtypes]
         with np.errstate(**err):
-            for a, b in group:
+            for c, a, b in group:
                 n = b - a
                 tmp = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
                 ins_c = [x[a:b] if s else x for x, s in zip(ins, sliced)]
                 outs_c = [o[a:b] for o in outs_v]
                 _run_steps(prog.steps, ins_c, tmp, outs_c)
+                if reduce is not None:
+                    partials[c] = _PARTIAL[reduce[0]](tmp[reduce[2][1]])
 
     if n_threads <= 1:
         work(chunks)
     else:
         groups = [chunks[i::n_threads] for i in range(n_threads)]
         list(_get_pool().map(work, groups))
+    if reduce is not None:
+        return (_combine(reduce[0], partials, total * per_unit),)
     return tuple(outs)
+
+
+# A folded full reduction: per-block partials (NumPy's pairwise sum inside each block),
+# combined in block order, so the result does not depend on the number of threads.
+_PARTIAL = {"sum": np.sum, "mean": np.sum, "max": np.max, "amax": np.max,
+            "min": np.min, "amin": np.min}
+
+
+def _combine(name: str, partials: list, count: int):
+    arr = np.array(partials)
+    if name == "sum":
+        return np.sum(arr)
+    if name == "mean":
+        return np.true_divide(np.sum(arr), count)
+    return np.max(arr) if name in ("max", "amax") else np.min(arr)
 
 
 def _run_steps(steps: list, ins: list, tmp: list, outs: list) -> None:

@@ -73,7 +73,7 @@ def numexpr_program(region: Region) -> _NumExprProgram | None:
 
 
 def _build(region: Region) -> _NumExprProgram | None:
-    if len(region.outputs) != 1 or len(region.inputs) > _MAX_INPUTS:
+    if len(region.outputs) != 1 or len(region.inputs) > _MAX_INPUTS or region.reduce is not None:
         return None
     names: dict[int, str] = {}
     sig = []

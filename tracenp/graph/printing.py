@@ -83,6 +83,9 @@ def format_region(region, names: list[str]) -> str:
         local[o.id] = f"t{k}"
         args = [local.get(v.id) or inner(v) for v in node.inputs]
         parts.append(f"t{k}={node.op.format(node.params, args)}")
-    outs = ",".join(local[v.id] for v in region.outputs)
+    if region.reduce is not None:
+        outs = f"{region.reduce.op.name}({local[region.reduce.inputs[0].id]})"
+    else:
+        outs = ",".join(local[v.id] for v in region.outputs)
     shape = ",".join(map(str, region.shape))
     return f"fused[{shape}]{{ {'; '.join(parts)} -> {outs} }}"

@@ -68,6 +68,7 @@ class Region:
     inputs: list[Var]
     outputs: list[Var]
     shape: tuple[int, ...]
+    reduce: Node | None = None     # a full reduction folded in: its input is the body's output
 
     def __repr__(self) -> str:
         return f"Region({len(self.nodes)} ops, {self.shape})"
@@ -195,6 +196,12 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
                    or consumers.get(graph.nodes[i].outputs[0].id, set()) - member_set]
         region = Region(body, inputs, outputs, shapes[r])
         key = members[0]
+        closing = _closing_reduction(graph, outputs, consumers, final)
+        if closing is not None:
+            k = closing
+            region.reduce = graph.nodes[k]
+            outputs = list(graph.nodes[k].outputs)
+            unit_of[k] = key
         units[key] = Node(FUSED, tuple(inputs), tuple(outputs), region, body[-1].source)
         for i in members:
             unit_of[i] = key
@@ -207,6 +214,32 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
             units[i] = node
     graph.nodes = _stable_toposort(units, graph.nodes, unit_of, producer_index)
     return count
+
+
+REDUCTIONS = {"sum", "max", "min", "amax", "amin", "mean"}
+
+
+def _closing_reduction(graph: Graph, outputs: list[Var], consumers: dict, final: set) -> int | None:
+    """The index of a full reduction (``np.sum(y)``, ``y.max()``, ...) that is the only use
+    of a single-output region's result, or None."""
+    from .pattern import _flat_positional
+    if len(outputs) != 1 or outputs[0].id in final:
+        return None
+    users = consumers.get(outputs[0].id, set())
+    if len(users) != 1:
+        return None
+    k = next(iter(users))
+    node = graph.nodes[k]
+    if node.op.name not in REDUCTIONS or len(node.inputs) != 1 or len(node.outputs) != 1:
+        return None
+    if _flat_positional(node.params) != 1 or node.params.slots != (0,):
+        return None
+    dt = outputs[0].aval.dtype
+    if node.op.name == "mean" and dt.kind != "f" or dt.kind == "f" and dt.itemsize < 4:
+        return None          # mean of ints/float16 upcasts internally: keep NumPy's own
+    if outputs[0].aval.size == 0:
+        return None
+    return k
 
 
 def _stable_toposort(units: dict[int, Node], nodes: list[Node], unit_of: dict[int, int],
