@@ -38,10 +38,18 @@ def _identity_map(result: Any, args: Any) -> list[int | None]:
 
 def compare_call(fn: Callable, f: Any, args: tuple, kwargs: dict | None = None, *,
                  rtol: float = 0.0, atol: float = 0.0, where: str = "") -> Any:
-    """One eager call and one compiled call on private copies; compare everything."""
+    """One eager call and one compiled call on private copies; compare everything.
+
+    ``args`` may be a zero-argument callable that builds the arguments: it is called once
+    per run, which keeps layouts (views, strides) that ``copy.deepcopy`` would lose.
+    """
     kwargs = kwargs or {}
-    eager_args, eager_kwargs = copy.deepcopy((args, kwargs))
-    comp_args, comp_kwargs = copy.deepcopy((args, kwargs))
+    if callable(args):
+        eager_args, comp_args = tuple(args()), tuple(args())
+        eager_kwargs, comp_kwargs = copy.deepcopy(kwargs), copy.deepcopy(kwargs)
+    else:
+        eager_args, eager_kwargs = copy.deepcopy((args, kwargs))
+        comp_args, comp_kwargs = copy.deepcopy((args, kwargs))
     expected = fn(*eager_args, **eager_kwargs)
     actual = f(*comp_args, **comp_kwargs)
     assert_same(actual, expected, rtol=rtol, atol=atol, where=f"{where} result")
@@ -50,7 +58,21 @@ def compare_call(fn: Callable, f: Any, args: tuple, kwargs: dict | None = None, 
     ids_e = _identity_map(expected, (eager_args, eager_kwargs))
     ids_a = _identity_map(actual, (comp_args, comp_kwargs))
     assert ids_a == ids_e, f"{where}: result identity {ids_a} != eager {ids_e}"
+    share_e = _sharing_map(expected, (eager_args, eager_kwargs))
+    share_a = _sharing_map(actual, (comp_args, comp_kwargs))
+    assert share_a == share_e, \
+        f"{where}: results sharing memory with arguments {share_a} != eager {share_e}"
     return actual
+
+
+def _sharing_map(result: Any, args: Any) -> list[tuple[int, ...]]:
+    """For each result leaf, the argument leaves whose memory it shares (views of them)."""
+    r_leaves, _ = flatten(result)
+    a_leaves, _ = flatten(args)
+    return [tuple(i for i, a in enumerate(a_leaves)
+                  if isinstance(r, np.ndarray) and isinstance(a, np.ndarray)
+                  and np.shares_memory(r, a))
+            for r in r_leaves]
 
 
 def _same_args(actual: Any, expected: Any, rtol: float, atol: float, where: str) -> None:

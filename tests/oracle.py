@@ -24,10 +24,12 @@ def assert_same(actual: Any, expected: Any, rtol: float = 0.0, atol: float = 0.0
                 np.testing.assert_array_equal(a, e, err_msg=tag, strict=True)
             else:
                 np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=tag)
-        elif isinstance(e, float):
-            assert type(a) is type(e), f"{tag}: type {type(a).__name__} != float"
+        elif isinstance(e, (float, complex)):
+            assert type(a) is type(e), f"{tag}: type {type(a).__name__} != {type(e).__name__}"
             if rtol == 0 and atol == 0:
-                assert (a == e) or (a != a and e != e), f"{tag}: {a} != {e}"
+                same = [(x == y) or (x != x and y != y) for x, y in
+                        ((a.real, e.real), (a.imag, e.imag))]   # NaN where NaN
+                assert all(same), f"{tag}: {a} != {e}"
             else:
                 np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=tag)
         else:

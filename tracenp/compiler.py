@@ -21,7 +21,8 @@ import numpy as np
 from .errors import (FallbackWarning, RecompileWarning, ReplayError, StaticArgumentError,
                      TraceError, TracenpError, UntracedRandomError)
 from .exec.interpreter import Interpreter
-from .graph.ir import Graph, Var
+from .graph.ir import Graph, Literal, Var
+from .graph.ops import MutateOp, ViewStep
 from .graph.pytree import flatten, unflatten
 from .graph.types import ARRAY, NPSCALAR
 from .optimize import eliminate_dead_code
@@ -37,24 +38,75 @@ _STATIC_TYPES = (int, bool, str, bytes, type(None), type(Ellipsis), np.dtype, ty
 
 
 class _Static:
-    """Marks an argument the user declared static (hashed by value)."""
+    """Marks an argument the user declared static (hashed by value).
 
-    __slots__ = ("value", "_hash")
+    An object with attributes (``self`` of a compiled method, a model object) is also
+    keyed on a shallow snapshot of its attributes: the trace reads them as constants, so
+    rebinding ``obj.w`` to a new array or changing ``obj.lr`` must retrace.  Arrays are
+    keyed by identity (in-place changes are seen by the plan: it reads them by
+    reference), numbers and strings by value; deeper objects by identity only.
+    ``by_identity`` keys an unhashable object (``self`` of a method) by its identity.
+    """
 
-    def __init__(self, value: Any, where: str):
+    __slots__ = ("value", "_hash", "_attrs", "_by_id")
+
+    def __init__(self, value: Any, where: str, by_identity: bool = False):
+        self._attrs = _attribute_snapshot(value)
+        self._by_id = False
         try:
-            self._hash = hash(value)
+            h = hash(value)
         except TypeError:
-            raise StaticArgumentError(
-                f"static argument {where} has unhashable type {type(value).__name__}") from None
+            if not by_identity:
+                raise StaticArgumentError(f"static argument {where} has unhashable type "
+                                          f"{type(value).__name__}") from None
+            h = id(value)
+            self._by_id = True
+        self._hash = hash((h, self._attrs))
         self.value = value
 
     def __eq__(self, other):
-        return type(other) is _Static and type(other.value) is type(self.value) and \
-            bool(other.value == self.value)
+        if type(other) is not _Static or type(other.value) is not type(self.value) \
+                or other._attrs != self._attrs:
+            return False
+        if self._by_id or other._by_id:
+            return other.value is self.value
+        return bool(other.value == self.value)
 
     def __hash__(self):
         return self._hash
+
+
+_VALUE_TYPES = (int, bool, str, bytes, type(None))
+
+
+def _snapshot_item(v: Any) -> Any:
+    t = type(v)
+    if t is np.ndarray:
+        return ("array", id(v), v.shape, v.dtype.str)
+    if t in _VALUE_TYPES:
+        return (t, v)
+    if t is float or t is complex:
+        return (t, repr(v))        # (NaN == NaN here)
+    return ("id", id(v))
+
+
+def _attribute_snapshot(value: Any) -> tuple | None:
+    """A hashable summary of ``value.__dict__`` (one level into lists, tuples and dicts)."""
+    d = getattr(value, "__dict__", None)
+    if type(d) is not dict or isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                                   types.MethodType, functools.partial)):
+        return None
+    items = []
+    for k, v in d.items():
+        t = type(v)
+        if t is list or t is tuple:
+            items.append((k, t, tuple(_snapshot_item(x) for x in v)))
+        elif t is dict:
+            items.append((k, t, tuple((kk, _snapshot_item(x)) for kk, x in v.items()
+                                      if type(kk) in _VALUE_TYPES)))
+        else:
+            items.append((k, _snapshot_item(v)))
+    return tuple(items)
 
 
 class _Unsupported(Exception):
@@ -120,7 +172,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = froz
     try:
         with patched_numpy(), np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = fn(*t_args, **t_kwargs)
+            out = ctx.traced_function(fn)(*t_args, **t_kwargs)
         if legacy_rng_token() != ctx.rng_expected:
             raise UntracedRandomError("NumPy's global random state was advanced by a draw "
                                       "tracenp did not see")
@@ -180,8 +232,13 @@ class Plan:
         self.sources = [(s.kind, s.index, s.name) for s in graph.input_sources]
         self.globals_types = [(s.kind, s.index, s.name, v.aval) for s, v in
                               zip(graph.input_sources, graph.inputs) if s.kind != "arg"]
+        # global masks the graph depends on by value (contents checked on every call)
+        self.guards = [(s.kind, s.index, s.name, saved)
+                       for s, saved in getattr(graph, "guards", ())]
+        self.watches_globals = bool(self.globals_types or self.guards)
         self.mutates_args = bool(graph.writebacks)
         self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
+        self.output_views = _output_views(graph)
         unwrapped = inspect.unwrap(fn)
         self._globals = getattr(unwrapped, "__globals__", {})
         self._closure = getattr(unwrapped, "__closure__", None) or ()
@@ -197,6 +254,14 @@ class Plan:
         return values
 
     def globals_changed(self) -> bool:
+        for kind, index, name, saved in self.guards:
+            try:
+                v = self._globals[name] if kind == "global" else self._closure[index].cell_contents
+            except (KeyError, ValueError):
+                return True
+            if type(v) is not np.ndarray or v.shape != saved.shape or v.dtype != saved.dtype \
+                    or not np.array_equal(v, saved):
+                return True
         for kind, index, name, aval in self.globals_types:
             try:
                 v = self._globals[name] if kind == "global" else self._closure[index].cell_contents
@@ -213,7 +278,7 @@ class Plan:
         for (idx, _), value in zip(graph.writebacks, values[n_out:]):
             np.copyto(leaves[idx], value, casting="unsafe")
         if graph.out_tree == "*" and graph.outputs and isinstance(graph.outputs[0], Var) \
-                and not graph.writebacks:
+                and not graph.writebacks and not isinstance(graph.outputs[0], Literal):
             v, value = graph.outputs[0], values[0]
             if v.aval.kind == NPSCALAR and type(value) is np.ndarray:
                 return value[()]
@@ -228,6 +293,14 @@ class Plan:
                 idx = self.writeback_of.get(id(v))
                 if idx is not None:
                     value = leaves[idx]
+                elif id(v) in self.output_views:
+                    # A view of a mutated argument: a view of the caller's array, as in NumPy.
+                    idx, steps = self.output_views[id(v)]
+                    value = leaves[idx]
+                    for step in steps:
+                        value = step.apply(value)
+                elif isinstance(v, Literal) and isinstance(value, np.ndarray):
+                    value = value.copy()    # a constant: the caller gets a fresh array each call
                 elif v.aval.kind == NPSCALAR and type(value) is np.ndarray:
                     value = value[()]
                 elif v.aval.kind == ARRAY and isinstance(value, np.generic):
@@ -238,11 +311,49 @@ class Plan:
         return unflatten(graph.out_tree, out)
 
 
+def _output_views(graph: Graph) -> dict[int, tuple[int, list]]:
+    """Outputs that are views (chains of view ops with constant operands) of the final
+    contents of a written-back argument: ``id(var) -> (argument leaf, view steps)``.
+
+    Replay computes those from the plan's copy of the argument; eager NumPy returns views
+    of the caller's array, so they are re-derived from it after the write-back.
+    """
+    if not graph.writebacks:
+        return {}
+    final = {id(v): idx for idx, v in graph.writebacks}
+    wanted = [v for v in graph.outputs if isinstance(v, Var) and id(v) not in final]
+    if not wanted:
+        return {}
+    producer = {o.id: (node, j) for node in graph.nodes for j, o in enumerate(node.outputs)}
+    found = {}
+    for v in wanted:
+        steps, cur = [], v
+        while id(cur) not in final:
+            hit = producer.get(cur.id)
+            if hit is None:
+                break
+            node, j = hit
+            if isinstance(node.op, MutateOp) or not getattr(node.op, "view", False) \
+                    or len(node.view_of) != 1:
+                break
+            src = node.view_of[0]
+            if any(i != src and not isinstance(x, Literal) for i, x in enumerate(node.inputs)):
+                break
+            consts = tuple(None if i == src else x.value for i, x in enumerate(node.inputs))
+            steps.append(ViewStep(node.op, node.params, consts, src, j,
+                                  tuple(o.aval for o in node.outputs)))
+            cur = node.inputs[src]
+        else:
+            found[id(v)] = (final[id(cur)], steps[::-1])
+    return found
+
+
 class _Eager:
     """The plan of a signature that could not be traced: plain NumPy."""
 
-    def __init__(self, reason: TracenpError | str):
+    def __init__(self, reason: TracenpError | str, pending: bool = False):
         self.reason = reason
+        self.pending = pending    # not cached yet: the eager call decides (see _build)
 
 
 class CompiledFunction:
@@ -268,7 +379,9 @@ class CompiledFunction:
             if positional and not -len(positional) <= n < len(positional) and \
                     not any(p.kind == p.VAR_POSITIONAL for p in params):
                 raise StaticArgumentError(f"static_argnums={n} is out of range for "
-                                          f"{fn.__name__} with {len(positional)} positional parameters")
+                                          f"{fn.__name__} with {len(positional)} positional parameters",
+                                          hint="give positions of the function's own parameters "
+                                               "(counting from 0), or use static_argnames")
         self.static_argnums = frozenset(n % len(positional) if positional and n < 0 else n
                                         for n in static_argnums)
         self.static_argnames = frozenset(static_argnames) | {
@@ -282,9 +395,12 @@ class CompiledFunction:
         self._signatures = 0
         self._last_key: Any = None
         self._recompile_warned = False
+        self._method = False          # set when used as a method: ``self`` is static
 
     # ---------------------------------------------------------------- signature
     def _mark_static(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if self._method and args and 0 not in self.static_argnums:
+            args = (_Static(args[0], "self", by_identity=True),) + tuple(args[1:])
         if self.static_argnums:
             args = tuple(_Static(a, f"#{i}") if i in self.static_argnums else a
                          for i, a in enumerate(args))
@@ -295,7 +411,7 @@ class CompiledFunction:
 
     def signature(self, args: tuple, kwargs: dict) -> tuple[Any, list, Any]:
         """The cache key of a call, its flattened leaves, and their structure."""
-        if not kwargs and not self.static_argnums:
+        if not kwargs and not self.static_argnums and not self._method:
             # Fast path: positional arguments that are all leaves.
             aliases: dict[int, int] = {}
             auto = self._auto_static
@@ -329,13 +445,21 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         key, leaves, treedef = self.signature(args, kwargs)
         plan = self._cache.get(key)
-        if plan is None or (type(plan) is Plan and plan.globals_types and plan.globals_changed()):
+        if plan is None or (type(plan) is Plan and plan.watches_globals and plan.globals_changed()):
             plan = self._build(key, args, kwargs, leaves)
         if type(plan) is _Eager:
+            if plan.pending:
+                result = self.fn(*args, **kwargs)    # the user's own error propagates
+                self._fallback(plan.key, plan.reason)
+                return result
             return self.fn(*args, **kwargs)
         if plan.mutates_args and _args_overlap(leaves):
-            self._warn(TraceError("arguments that overlap in memory are mutated; tracenp runs "
-                                  "this call eagerly"))
+            err = TraceError("arguments that overlap in memory are mutated; tracenp runs "
+                             "this call eagerly",
+                             hint="pass arrays that do not overlap, or copy one of them")
+            if self.strict:
+                raise err
+            self._warn(err)
             return self.fn(*args, **kwargs)
         try:
             return plan(_unstatic(leaves), plan.graph.out_tree)
@@ -343,12 +467,18 @@ class CompiledFunction:
             result = self.fn(*args, **kwargs)
             err = exc if isinstance(exc, TracenpError) else ReplayError(
                 f"replaying the compiled plan raised {type(exc).__name__}: {exc}")
+            if self.strict:
+                raise err from exc
             self._warn(err)
             self._cache[key] = _Eager(err)
             return result
 
     def _build(self, key: Any, args: tuple, kwargs: dict, leaves: list) -> Plan | _Eager:
         with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and not (type(cached) is Plan and cached.watches_globals
+                                           and cached.globals_changed()):
+                return cached         # another thread traced this signature meanwhile
             if isinstance(key[1], str):
                 return self._fallback(key, TraceError(key[2]))
             self._note_recompile(key)
@@ -357,6 +487,7 @@ class CompiledFunction:
                 try:
                     self.trace_count += 1
                     graph = trace(self.fn, m_args, m_kwargs, self._auto_static)
+                    self._optimize(graph)
                     plan = Plan(self.fn, graph)
                 except TraceError as e:
                     cands = getattr(e, "static_candidates", frozenset())
@@ -369,14 +500,37 @@ class CompiledFunction:
                 except Exception as e:
                     # Not a tracing limitation: let eager NumPy decide (it may raise the
                     # user's own error); if eager works, this is a tracenp bug: fall back.
-                    self.fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-                    return self._fallback(key, TraceError(
-                        f"internal error while tracing ({type(e).__name__}: {e})"))
+                    err = TraceError(f"internal error while tracing ({type(e).__name__}: {e})")
+                    if self.strict:
+                        self.fn(*_private_copy(args), **_private_copy(kwargs))
+                        raise err from e
+                    # The caller runs the function once, eagerly, on the real arguments;
+                    # only if that succeeds is the signature marked eager (with a warning).
+                    pending = _Eager(err, pending=True)
+                    pending.key = key
+                    return pending
                 self._cache[key] = plan
                 return plan
             return self._fallback(key, TraceError("too many retraces"))
 
     RECOMPILE_LIMIT = 8
+
+    def _optimize(self, graph: Graph, record_listings: bool = False) -> None:
+        """Run the optimizer on a fresh trace, as the options say (``graph.report``)."""
+        opts = self.options
+        if not opts.get("optimize", True):
+            graph.report = None
+            return
+        from .optimize import optimize
+        graph.report = optimize(graph, disable=opts.get("disable", ()),
+                                fast_math=opts.get("fast_math", False),
+                                record_listings=record_listings)
+        if opts.get("fuse", True):
+            from .optimize.fusion import fuse
+            n = fuse(graph)
+            graph.report.counts.append(("fused", len(graph.nodes)))
+            if record_listings and n:
+                graph.report.listings.append(("fusion", str(graph)))
 
     def _note_recompile(self, key: Any) -> None:
         """After RECOMPILE_LIMIT signatures, warn once about what keeps changing."""
@@ -419,6 +573,9 @@ class CompiledFunction:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
+        # A compiled method: ``self`` is specialized on (by identity, and by a snapshot
+        # of its attributes, see _Static), like an argument in static_argnums.
+        self._method = True
         return functools.partial(self, obj)
 
 
@@ -450,6 +607,19 @@ def _outside_stacklevel() -> int:
     while f is not None and f.f_code.co_filename.startswith(here):
         f, level = f.f_back, level + 1
     return level
+
+
+def _private_copy(tree: Any) -> Any:
+    """A deep copy of call arguments that keeps arrays read-only where they were."""
+    leaves, _ = flatten(tree)
+    ro = [id(x) for x in leaves if isinstance(x, np.ndarray) and not x.flags.writeable]
+    memo: dict = {}
+    out = copy.deepcopy(tree, memo)
+    for i in ro:
+        c = memo.get(i)
+        if isinstance(c, np.ndarray):
+            c.flags.writeable = False
+    return out
 
 
 def _unstatic(leaves: list) -> list:
@@ -488,10 +658,30 @@ def compile(fn: Callable | None = None, *, static_argnums: int | tuple[int, ...]
 def make_graph(fn: Callable, *, static_argnums: int | tuple[int, ...] = (),
                static_argnames: str | tuple[str, ...] = (), **options: Any) -> Callable[..., Graph]:
     """``make_graph(f)(*args)`` traces ``f`` on ``args`` and returns its :class:`Graph`."""
-    cf = fn if isinstance(fn, CompiledFunction) else CompiledFunction(
-        fn, static_argnums=static_argnums, static_argnames=static_argnames, **options)
+    if isinstance(fn, CompiledFunction):
+        # The compiled function's own options, overridden by any given here.
+        merged = {**fn.options, **options}
+        cf = CompiledFunction(fn.fn, static_argnums=static_argnums or tuple(fn.static_argnums),
+                              static_argnames=static_argnames or tuple(fn.static_argnames),
+                              strict=fn.strict, **merged)
+        cf._auto_static = fn._auto_static
+    else:
+        cf = CompiledFunction(fn, static_argnums=static_argnums,
+                              static_argnames=static_argnames, **options)
 
     def traced(*args: Any, **kwargs: Any) -> Graph:
-        m_args, m_kwargs = cf._mark_static(args, kwargs)
-        return trace(cf.fn, m_args, m_kwargs, cf._auto_static)
+        for _ in range(8):
+            m_args, m_kwargs = cf._mark_static(args, kwargs)
+            try:
+                graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static)
+            except TraceError as e:
+                # Like compile: a Python float that decides control flow is specialized.
+                cands = getattr(e, "static_candidates", frozenset())
+                if cands and not cands <= cf._auto_static:
+                    cf._auto_static = cf._auto_static | cands
+                    continue
+                raise
+            cf._optimize(graph)
+            return graph
+        raise TraceError("too many retraces")
     return traced

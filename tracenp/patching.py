@@ -9,9 +9,14 @@ The originals are restored when the last trace ends, errors included.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
+import itertools
+import linecache
+import sys
 import threading
+import types
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -29,7 +34,9 @@ _lock = threading.Lock()
 _active = 0
 ORIGINALS: dict[tuple[Any, str], Callable] = {}
 
-_ASARRAY = ("asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
+# (np.require dispatches only on like=, and converts its argument with NumPy's own
+# asanyarray, so it is patched like the asarray family)
+_ASARRAY = ("asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "require")
 _SHAPE_ARGS = {  # creation function -> positions/names that fix the result's shape
     "zeros": (0, "shape"), "ones": (0, "shape"), "empty": (0, "shape"), "full": (0, "shape"),
     "linspace": (2, "num"), "logspace": (2, "num"), "geomspace": (2, "num"),
@@ -74,7 +81,9 @@ def _handle_asarray(trace: TraceContext, name: str, original: Callable, args, kw
         return original(*args, **kwargs)
     a = args[0] if args else kwargs.get("a")
     dtype = args[1] if len(args) > 1 else kwargs.get("dtype")
-    if isinstance(a, ArrayProxy) and a.ndim > 0 and len(args) <= 2 and set(kwargs) <= {"a", "dtype"}:
+    if (name in ("asarray", "asanyarray") and isinstance(a, ArrayProxy) and a.ndim > 0
+            and len(args) <= 2 and set(kwargs) <= {"a", "dtype"}):
+        # (np.ascontiguousarray/np.asfortranarray change the layout: always a node)
         if dtype is None or np.dtype(dtype) == a.dtype:
             return a
         return a.astype(dtype)
@@ -134,9 +143,11 @@ def _wrap(module: Any, name: str, handler: Callable) -> None:
         return
     ORIGINALS[(module, name)] = original
 
+    check_caller = handler is not _handle_random and handler is not _handle_default_rng
+
     def wrapper(*args, **kwargs):
         trace = current_trace()
-        if trace is None or trace.evaluating:
+        if trace is None or trace.evaluating or (check_caller and _called_from_c(wrapper)):
             return original(*args, **kwargs)
         return handler(trace, name, original, args, kwargs)
 
@@ -151,6 +162,67 @@ def _wrap(module: Any, name: str, handler: Callable) -> None:
 _WRAPPERS: dict[tuple[Any, str], Callable] = {}
 
 
+def _called_from_c(wrapper: Callable) -> bool:
+    """True if ``wrapper`` was reached through compiled code the user's code called.
+
+    Compiled code (NumPy's random generators, Cython extensions) calls ``np.empty`` and
+    friends as module attributes and trusts the result to be an ``ndarray``: handing it
+    a proxy crashes the interpreter.  Such a call has no Python frame of its own, so the
+    innermost Python frame is still executing the call *of something else*
+    (``rng.normal(size=3)``).  When the callee of that call expression cannot be worked
+    out (no source, a computed callee), the call is taken to be the user's own.
+    """
+    frame = sys._getframe(2)
+    path = _callee_path(frame.f_code, frame.f_lasti)
+    if not path:
+        return False
+    code = frame.f_code
+    head = path[0]
+    try:
+        if head in code.co_varnames or head in code.co_cellvars or head in code.co_freevars:
+            obj = frame.f_locals[head]
+        elif head in frame.f_globals:
+            obj = frame.f_globals[head]
+        else:
+            obj = frame.f_builtins[head]
+        for attr in path[1:]:
+            if not isinstance(obj, (type, types.ModuleType)) and not hasattr(type(obj), attr) \
+                    and attr not in getattr(obj, "__dict__", {}):
+                return False
+            obj = getattr(obj, attr)
+    except Exception:   # noqa: BLE001 - unknown callee: treat the call as the user's
+        return False
+    return obj is not wrapper and getattr(obj, "__func__", None) is not wrapper
+
+
+@functools.lru_cache(maxsize=4096)
+def _callee_path(code: types.CodeType, lasti: int) -> tuple[str, ...] | None:
+    """The dotted name (``("rng", "normal")``) a call instruction calls, or None."""
+    try:
+        pos = next(itertools.islice(code.co_positions(), lasti // 2, None))
+        line, end_line, col, end_col = pos
+        if None in pos:
+            return None
+        lines = [linecache.getline(code.co_filename, n).encode() for n in range(line, end_line + 1)]
+        if not all(lines):
+            return None
+        lines[-1] = lines[-1][:end_col]
+        lines[0] = lines[0][col:]
+        node = ast.parse("(" + b"".join(lines).decode() + ")", mode="eval").body
+    except (SyntaxError, ValueError, StopIteration, UnicodeDecodeError):
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    func, path = node.func, []
+    while isinstance(func, ast.Attribute):
+        path.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    path.append(func.id)
+    return tuple(reversed(path))
+
+
 def _build() -> None:
     for name in catalog.CREATION:
         if name == "array":
@@ -162,6 +234,14 @@ def _build() -> None:
     for name in catalog.RANDOM + ["seed", "shuffle"]:
         _wrap(np.random, name, _handle_random)
     _wrap(np.random, "default_rng", _handle_default_rng)
+    # Register the ops now, not on first use, so the registry (and docs/supported.md)
+    # does not depend on which functions happened to be traced first.
+    for name in catalog.CREATION + list(_ASARRAY):
+        if (np, name) in ORIGINALS:
+            _creation_op(name, ORIGINALS[(np, name)])
+    for name in catalog.RANDOM + ["seed", "shuffle", "default_rng"]:
+        if (np.random, name) in ORIGINALS:
+            _random_op(name, ORIGINALS[(np.random, name)])
 
 
 _build()

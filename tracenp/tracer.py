@@ -16,6 +16,7 @@ import copy as _copy
 import inspect
 import operator
 import threading
+import types
 from typing import Any, Callable
 
 import numpy as np
@@ -26,7 +27,8 @@ from .errors import (ConcretizationError, DataDependentShapeError, TraceError,
 from .graph import catalog
 from .graph.ir import Graph, GraphInput, Literal, Node, Var
 from .graph.ops import (GETITEM, LEAF, SETITEM, TARGET, CallOp, CallParams, MutateOp,
-                        MutateParams, SLOT, ViewStep, op_for_function, register, ufunc_op)
+                        MutateParams, SLOT, ViewStep, op_for_function, register, ufunc_op,
+                        ufunc_out_op)
 from .graph.pytree import flatten, unflatten
 from .graph.source import user_frame
 from .graph.types import ARRAY, NPSCALAR, OPAQUE, PYSCALAR, AbstractValue, abstractify
@@ -44,6 +46,12 @@ def _root(a: Any) -> Any:
     while isinstance(getattr(a, "base", None), np.ndarray):
         a = a.base
     return a
+
+
+def _leaked(depth: int) -> TraceError:
+    return TraceError("a traced value was used outside the trace that made it (a leaked "
+                      "tracer): do not keep traced arrays in globals or attributes between "
+                      "calls, return them instead", source=user_frame(depth + 1))
 
 
 class Buffer:
@@ -82,6 +90,9 @@ class TraceContext:
         self.buffers: list[Buffer] = []
         self.globals_map: dict[int, GraphInput] = {}
         self.rng_expected: Any = None
+        self.global_proxies: dict[int, ArrayProxy] = {}
+        # (source, contents): a global mask the graph depends on by value (see _guard_masks)
+        self.guards: list[tuple[GraphInput, np.ndarray]] = []
         if fn is not None:
             self._scan_globals(fn)
 
@@ -100,6 +111,61 @@ class TraceContext:
                 continue
             if type(value) is np.ndarray:
                 self.globals_map[id(value)] = GraphInput("closure", index=i)
+
+    def traced_function(self, fn: Callable) -> Callable:
+        """``fn`` with the arrays it reads from its module globals and its closure replaced
+        by proxies (graph inputs read at call time).
+
+        Then every use of such an array is recorded (``W.sum()``, ``W.T``, ``W[0]``), not
+        only the uses that meet a traced value: a computation on a global alone would
+        otherwise run once, during the trace, and its result would stay in the plan even
+        after the global changes.  Functions that ``fn`` calls still see plain arrays
+        (they become inputs when they meet traced values; see :meth:`literal`).
+        """
+        if type(fn) is not types.FunctionType:
+            return fn
+        names, stack = set(), [fn.__code__]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        g = fn.__globals__
+        new_globals = None
+        for name in names:
+            v = g.get(name)
+            if type(v) is np.ndarray:
+                if new_globals is None:
+                    new_globals = dict(g)
+                new_globals[name] = self._global_proxy(v, GraphInput("global", name=name))
+        cells = fn.__closure__ or ()
+        new_cells = list(cells)
+        for i, cell in enumerate(cells):
+            try:
+                v = cell.cell_contents
+            except ValueError:
+                continue
+            if type(v) is np.ndarray:
+                new_cells[i] = types.CellType(self._global_proxy(v, GraphInput("closure", index=i)))
+        if new_globals is None and all(a is b for a, b in zip(new_cells, cells)):
+            return fn
+        new = types.FunctionType(fn.__code__, g if new_globals is None else new_globals,
+                                 fn.__name__, fn.__defaults__, tuple(new_cells) or None)
+        new.__kwdefaults__ = fn.__kwdefaults__
+        new.__qualname__ = fn.__qualname__
+        new.__dict__.update(fn.__dict__)
+        return new
+
+    def _global_proxy(self, value: np.ndarray, source: GraphInput) -> "ArrayProxy":
+        proxy = self.global_proxies.get(id(value))
+        if proxy is None:
+            var = self.literals.get(id(value))
+            if var is None:
+                var = self.literals[id(value)] = self.new_input(value, source)
+                self.keepalive.append(value)
+            # foreign: the plan reads it, and a write into it is refused (not replayable)
+            proxy = ArrayProxy(self, var, value, Buffer(var, value, foreign=True), ())
+            self.global_proxies[id(value)] = proxy
+        return proxy
 
     def new_input(self, value: Any, source: GraphInput) -> Var:
         var = Var(abstractify(value), hint="arg")
@@ -165,6 +231,8 @@ class TraceContext:
 
     def call(self, op: CallOp, args: tuple, kwargs: dict) -> Any:
         """Record ``op(*args, **kwargs)`` and return its result with proxies for arrays."""
+        if getattr(_local, "trace", None) is not self:
+            raise _leaked(2)
         if op.check is not None:
             op.check(args, kwargs)
         if op.static_params:
@@ -178,6 +246,13 @@ class TraceContext:
             a, k = params.fill(in_vals)
             result = op.fn(*a, **k)
         out_leaves, out_tree = flatten(result)
+        if any(isinstance(v, (str, bytes)) and not isinstance(v, np.generic) for v in out_leaves):
+            # e.g. a 0-d StringDType array: NumPy hands back a plain str, which a graph
+            # would bake in as a constant
+            raise UnsupportedFunctionError(
+                f"{op.name} returned a Python {type(result).__name__} computed from traced "
+                f"data (a 0-d string array?); tracenp does not trace Python strings",
+                source=user_frame(2))
         arrays = tuple(i for i, v in enumerate(out_leaves) if _is_value(v))
         params = CallParams(params.treedef, params.statics, params.slots,
                             LEAF if out_tree == LEAF else out_tree, arrays)
@@ -233,12 +308,18 @@ class TraceContext:
 
     def mutate(self, target: "ArrayProxy", inner: CallOp, args: tuple, kwargs: dict) -> None:
         """Record an in-place NumPy call that writes into ``target`` (marked TARGET in args)."""
+        if getattr(_local, "trace", None) is not self:
+            raise _leaked(2)
         if not isinstance(target, ArrayProxy):
             raise UnsupportedMutationError(
                 "an in-place write targets an array that is not traced (a global or constant "
                 "array); tracenp cannot replay writes into it", source=user_frame(3))
         buf = target._buffer
         if buf.foreign:
+            if target._chain == () and id(target._value) in self.global_proxies:
+                raise UnsupportedMutationError(    # a global or closure array itself
+                    "an in-place write targets an array that is not traced (a global or "
+                    "constant array); tracenp cannot replay writes into it", source=user_frame(3))
             raise UnsupportedMutationError(
                 "an in-place write goes into a view of a constant or global array",
                 source=user_frame(3))
@@ -282,8 +363,17 @@ class TraceContext:
         for buf in self.buffers:
             if buf.arg_index >= 0 and buf.version:
                 writebacks.append((buf.arg_index, buf.var))
-        return Graph(list(self.inputs), list(self.input_sources), self.nodes, out, out_tree,
-                     writebacks, name)
+        inputs, sources = list(self.inputs), list(self.input_sources)
+        if self.global_proxies:
+            # globals and closure arrays the function named but did not use: not inputs
+            used = {v.id for node in self.nodes for v in node.inputs}
+            used.update(v.id for v in out if isinstance(v, Var))
+            keep = [i for i, (v, src) in enumerate(zip(inputs, sources))
+                    if src.kind == "arg" or v.id in used]
+            inputs, sources = [inputs[i] for i in keep], [sources[i] for i in keep]
+        graph = Graph(inputs, sources, self.nodes, out, out_tree, writebacks, name)
+        graph.guards = list(self.guards)
+        return graph
 
 
 class _evaluating:
@@ -344,11 +434,25 @@ def _check_static(op: CallOp, args: tuple, kwargs: dict) -> None:
 
 # ============================================================================ proxies
 
+_CONCRETE_HINTS = {
+    "bool": "express the branch with np.where(cond, a, b) (or np.maximum/np.clip), or pass "
+            "the deciding value as a static argument (static_argnums/static_argnames)",
+    "array": "write into arrays created inside the function with np.zeros/np.empty via the "
+             "`np.` module (not `from numpy import zeros`), and call np.asarray through `np.`",
+    "scalar": "keep the value as an array (e.g. x.max() instead of float(x.max())), or pass "
+              "it as a static argument if it really is a fixed number",
+    "index": "shapes, axes, slice bounds and loop counts must be Python ints: compute them "
+             "from x.shape, or pass them as static arguments",
+}
+
+
 def _concretization(what: str, proxy: Any) -> ConcretizationError:
+    kind = ("bool" if "bool" in what else "array" if "NumPy array" in what else
+            "index" if "index" in what else "scalar")
     err = ConcretizationError(
         f"a traced value ({proxy._var.aval.short()}) was converted to {what}; its value is not "
         f"known while tracing (data-dependent Python control flow or conversion)",
-        source=user_frame(3))
+        source=user_frame(3), hint=_CONCRETE_HINTS[kind])
     err.static_candidates = getattr(proxy, "_sources", frozenset())
     return err
 
@@ -467,10 +571,16 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
 
     # -- indexing
     def __getitem__(self, index):
+        index = _guard_masks(self._trace, index)
         _check_index(index)
         return self._trace.call(GETITEM, (self, index), {})
 
     def __setitem__(self, index, value):
+        if _is_self_region(self, index, value):
+            # ``x[s] = x[s]`` with the very same view: what Python runs after an augmented
+            # assignment (``u[1:-1] += d`` is ``t = u[1:-1]; t += d; u[1:-1] = t``).  The
+            # write changes nothing, so nothing is recorded.
+            return
         self._trace.mutate(self, SETITEM, (TARGET, index, value), {})
 
     # -- attributes that are views
@@ -496,7 +606,9 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
                                        source=user_frame(2))
 
     def __getattr__(self, name: str):
-        if hasattr(np.ndarray, name):
+        if hasattr(np.ndarray, name) and not name.startswith("__array_"):
+            # (__array_struct__/__array_interface__: compiled code asking for the memory;
+            # NumPy then tries __array__, which explains the problem)
             raise UnsupportedFunctionError(f"ndarray.{name} is not traced by tracenp",
                                            source=user_frame(2))
         raise AttributeError(f"'ndarray' object has no attribute {name!r}")
@@ -505,6 +617,63 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
     def strides(self):
         raise UnsupportedFunctionError("ndarray.strides is not known while tracing (the memory "
                                        "layout may differ between calls)", source=user_frame(2))
+
+
+_BASIC_INDEX = (int, slice, type(None), type(Ellipsis))
+
+
+def _is_self_region(target: "ArrayProxy", index: Any, value: Any) -> bool:
+    """True if ``value`` is the view ``target[index]`` (same buffer, same basic index)."""
+    if not isinstance(value, ArrayProxy) or value._buffer is not target._buffer:
+        return False
+    chain, vchain = target._chain, value._chain
+    if chain is None or vchain is None or len(vchain) != len(chain) + 1 \
+            or value._var.aval.kind != ARRAY or not target._value.flags.writeable:
+        return False
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(type(i) in _BASIC_INDEX for i in items):
+        return False
+    if any(not _same_step(a, b) for a, b in zip(chain, vchain)):
+        return False
+    last = vchain[-1]
+    if last.op is not GETITEM or last.source != 0 or len(last.inputs) != 1:
+        return False
+    expected, _, _, _ = target._trace.split((TARGET, index), {})
+    return last.params.treedef == expected.treedef and \
+        _hashable_statics(last.params.statics[1:]) == _hashable_statics(expected.statics[1:])
+
+
+def _same_step(a: ViewStep, b: ViewStep) -> bool:
+    return a is b or (a.op is b.op and a.source == b.source and a.out == b.out
+                      and len(a.inputs) == len(b.inputs)
+                      and all(x is y for x, y in zip(a.inputs, b.inputs))
+                      and a.params.key() == b.params.key())
+
+
+def _hashable_statics(statics: tuple) -> tuple:
+    return tuple(("slice", s.start, s.stop, s.step) if isinstance(s, slice) else (type(s), s)
+                 for s in statics)
+
+
+def _guard_masks(trace: TraceContext, index: Any) -> Any:
+    """A boolean mask read from a global or closure array (``x[INTERIOR]``) is used by
+    value: its contents decide the result's shape.  The plan keeps a copy and checks
+    on every call that the global still holds the same contents (else it retraces)."""
+    if not trace.global_proxies:
+        return index
+    leaves, treedef = flatten(index if isinstance(index, tuple) else (index,))
+    changed = False
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, ArrayProxy) and leaf._value.dtype == np.bool_ \
+                and trace.global_proxies.get(id(leaf._value)) is leaf:
+            saved = leaf._value.copy()
+            trace.guards.append((trace.input_sources[trace.inputs.index(leaf._var)], saved))
+            leaves[i] = saved
+            changed = True
+    if not changed:
+        return index
+    out = unflatten(treedef, leaves)
+    return out if isinstance(index, tuple) else out[0]
 
 
 def _check_index(index: Any) -> None:
@@ -611,6 +780,88 @@ for _op, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
     setattr(ArrayProxy, f"__i{_op}__", _inplace(_uf, f"__{_op}__"))
 
 
+def _fast_power(base: "ArrayProxy", exponent: Any):
+    """NumPy's ``ndarray.__pow__`` shortcut: for float/complex arrays a Python int 2 or -1
+    or a Python float 0.5 exponent calls square/reciprocal/sqrt (different from np.power
+    for complex values).  Returns that ufunc, or None for np.power."""
+    dtype = base._value.dtype
+    if _scalar_kind(base) or dtype.kind == "O":
+        return None
+    t = type(exponent)
+    if t is int and exponent == 2:
+        return np.square     # for every dtype: bool_array ** 2 is int8 (np.square), not int64
+    if dtype.kind not in "fc":
+        return None
+    if isinstance(exponent, ScalarProxy) and type(exponent._value) is float and \
+            (dtype.kind == "c" or dtype == np.float16):
+        # sqrt differs from power(x, 0.5) there (float32/64 power special-cases 0.5 itself)
+        raise _concretization("an exponent NumPy inspects (complex or float16 ** Python "
+                              "float)", exponent)
+    if t is int and exponent == -1:
+        return np.reciprocal
+    if t is float and exponent == 0.5:
+        return np.sqrt
+    return None
+
+
+def _pow(self, other):
+    fast = _fast_power(self, other)
+    return fast(self) if fast is not None else np.power(self, other)
+
+
+def _ipow(self, other):
+    if _scalar_kind(self):
+        return _pow(self, other)
+    fast = _fast_power(self, other)
+    return fast(self, out=(self,)) if fast is not None else np.power(self, other, out=(self,))
+
+
+ArrayProxy.__pow__ = _pow
+ArrayProxy.__ipow__ = _ipow
+
+
+# Operators between NumPy scalars (and Python scalars) run NumPy's *scalar math*, which is
+# not always the ufunc loop (complex products with inf/nan, complex comparisons with nan,
+# abs of complex...): record the Python operator itself, so replay runs the same code.
+def _is_scalar_operand(x: Any) -> bool:
+    return type(x) in (int, float, complex, bool) or isinstance(x, (np.generic, ScalarProxy)) \
+        or _scalar_kind(x)
+
+
+def _scalar_math_binary(name: str, reflected: bool):
+    slot = f"__r{name}__" if reflected else f"__{name}__"
+    array_method = getattr(ArrayProxy, slot)
+
+    def method(self, other):
+        if _scalar_kind(self) and _is_scalar_operand(other):
+            operands = (other, self) if reflected else (self, other)
+            return self._trace.call(catalog_op(f"py.{name}"), operands, {})
+        return array_method(self, other)
+    method.__name__ = slot
+    return method
+
+
+def _scalar_math_unary(name: str):
+    array_method = getattr(ArrayProxy, f"__{name}__")
+
+    def method(self):
+        if _scalar_kind(self):
+            return self._trace.call(catalog_op(f"py.{name}"), (self,), {})
+        return array_method(self)
+    method.__name__ = f"__{name}__"
+    return method
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor",
+              "lshift", "rshift", "divmod"):
+    setattr(ArrayProxy, f"__{_name}__", _scalar_math_binary(_name, False))
+    setattr(ArrayProxy, f"__r{_name}__", _scalar_math_binary(_name, True))
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(ArrayProxy, f"__{_name}__", _scalar_math_binary(_name, False))
+for _name in ("neg", "pos", "abs", "invert"):
+    setattr(ArrayProxy, f"__{_name}__", _scalar_math_unary(_name))
+
+
 class ScalarProxy(Tracer):
     """Stands in for a Python float or complex argument: a *weak* scalar under NEP 50.
 
@@ -651,9 +902,27 @@ class ScalarProxy(Tracer):
     def _py(self, name: str, *operands):
         sources = frozenset().union(*(o._sources for o in operands if isinstance(o, ScalarProxy)))
         result = self._trace.call(catalog_op(f"py.{name}"), operands, {})
-        if isinstance(result, ScalarProxy):
-            result._sources = sources
+        for r in (result if isinstance(result, tuple) else (result,)):   # divmod: a pair
+            if isinstance(r, ScalarProxy):
+                r._sources = sources
         return result
+
+    # -- the rest of Python's float/complex interface
+    @property
+    def real(self):
+        return self._py("real", self)
+
+    @property
+    def imag(self):
+        return self._py("imag", self)
+
+    def conjugate(self):
+        return self._py("conjugate", self)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:
+            raise _concretization("a Python int (round())", self)
+        return self._py("round", self, ndigits)
 
     def __bool__(self):
         raise _concretization("a Python bool", self)
@@ -679,7 +948,7 @@ _PY_SCALARS = (int, float, complex, bool)
 
 def _py_binary(name: str, ufunc, reflected: bool):
     def method(self, other):
-        if isinstance(other, ScalarProxy) or type(other) in _PY_SCALARS:
+        if isinstance(other, ScalarProxy) or type(other) in _PY_SCALARS or _scalar_kind(other):
             return self._py(name, other, self) if reflected else self._py(name, self, other)
         if isinstance(other, (ArrayProxy, np.ndarray, np.generic)):
             return ufunc(other, self) if reflected else ufunc(self, other)
@@ -689,7 +958,7 @@ def _py_binary(name: str, ufunc, reflected: bool):
 
 for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
                    ("truediv", np.true_divide), ("floordiv", np.floor_divide),
-                   ("mod", np.remainder), ("pow", np.power)]:
+                   ("mod", np.remainder), ("pow", np.power), ("divmod", np.divmod)]:
     setattr(ScalarProxy, f"__{_name}__", _py_binary(_name, _uf, False))
     setattr(ScalarProxy, f"__r{_name}__", _py_binary(_name, _uf, True))
 for _name, _uf in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
@@ -759,22 +1028,50 @@ def _normalize_out(out: Any) -> tuple:
 
 
 def _ufunc_call(trace: TraceContext, ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
+    # NumPy hands ``ufunc.reduce(array=x)`` (and ``indices=`` of reduceat) to overrides
+    # both in ``inputs`` and in ``kwargs``: keep the positional copy only.
+    for pos, name in ((0, "array"), (1, "indices")):
+        if name in kwargs and len(inputs) > pos and kwargs[name] is inputs[pos]:
+            del kwargs[name]
     out = kwargs.pop("out", None)
     outs = _normalize_out(out)
     if method == "at":
         target = inputs[0]
         trace.mutate(target, ufunc_op(ufunc, "at"), (TARGET, *inputs[1:]), kwargs)
         return None
-    if outs and any(o is not None for o in outs):
-        real = [o for o in outs if o is not None]
-        if len(outs) != 1 or len(real) != 1:
-            raise UnsupportedMutationError("ufuncs with several out= arrays are not traced",
-                                           source=user_frame(3))
-        target = real[0]
+    if len(outs) > 1 and any(o is not None for o in outs):
+        return _ufunc_multi_out(trace, ufunc, method, inputs, kwargs, outs)
+    if outs and outs[0] is not None:
+        target = outs[0]
         kwargs["out"] = (TARGET,) if isinstance(out, tuple) else TARGET
         trace.mutate(target, ufunc_op(ufunc, method), inputs, kwargs)
         return target
     return trace.call(ufunc_op(ufunc, method), inputs, kwargs)
+
+
+def _ufunc_multi_out(trace: TraceContext, ufunc: np.ufunc, method: str, inputs: tuple,
+                     kwargs: dict, outs: tuple) -> tuple:
+    """``divmod(x, y, out=(q, r))``: one mutation per out array (``None`` ones are fresh).
+
+    Eager NumPy reads every input before it writes any output, so inputs that share
+    memory with an out array are copied first."""
+    buffers = {id(o._buffer) for o in outs if isinstance(o, ArrayProxy)}
+
+    def snapshot(x):
+        return x.copy() if isinstance(x, ArrayProxy) and id(x._buffer) in buffers else x
+    inputs = tuple(snapshot(x) for x in inputs)
+    if "where" in kwargs:
+        kwargs["where"] = snapshot(kwargs["where"])
+    results = list(outs)
+    if any(o is None for o in outs):
+        fresh = trace.call(ufunc_op(ufunc, method), inputs, kwargs)
+        results = [f if o is None else o for o, f in zip(outs, fresh)]
+    for k, target in enumerate(outs):
+        if target is not None:
+            call_kwargs = dict(kwargs, out=tuple(TARGET if i == k else o
+                                                 for i, o in enumerate(outs)))
+            trace.mutate(target, ufunc_out_op(ufunc, method, k), inputs, call_kwargs)
+    return tuple(results)
 
 
 def _function_call(trace: TraceContext, func: Any, args: tuple, kwargs: dict):
@@ -783,10 +1080,9 @@ def _function_call(trace: TraceContext, func: Any, args: tuple, kwargs: dict):
         return func(*_concrete(args), **_concrete(kwargs))
     op = op_for_function(func)
     if op is None:
-        module = getattr(func, "__module__", "numpy") or "numpy"
-        qual = f"{module.replace('numpy._core', 'numpy').replace('numpy.lib._', 'numpy.')}.{name}"
-        reason = catalog.EXCLUDED.get(name) or catalog.EXCLUDED.get(
-            f"linalg.{name}" if "linalg" in module else name)
+        cname = catalog.qualified_name(func)
+        qual = f"numpy.{cname}"
+        reason = catalog.excluded_reason(cname)
         if reason:
             msg = f"{qual} is not traced: {reason}"
             err = DataDependentShapeError if "shape" in reason else UnsupportedFunctionError

@@ -88,9 +88,12 @@ def inplace_safe(graph: Graph, extra_uses: list[Var] = ()) -> set[int]:
     for i, node in enumerate(graph.nodes):
         if isinstance(node.op, MutateOp):
             cls = find(node.inputs[0].id)
+            # Other inputs of the same class (``x += x[::-1]``, ``u[1:] += u[:-1]``) are
+            # views of the buffer's *current* contents (the tracer re-derives stale
+            # views), so an in-place write sees exactly the overlap eager NumPy sees
+            # and NumPy's own overlap rules give the eager result.
             if (cls not in unowned and running.get(cls, -1) <= i
-                    and last_use.get(node.inputs[0].id, -1) <= i
-                    and all(find(v.id) != cls for v in node.inputs[1:])):
+                    and last_use.get(node.inputs[0].id, -1) <= i):
                 safe.add(i)
         for o in node.outputs:
             c = find(o.id)

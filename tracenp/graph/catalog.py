@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import DataDependentShapeError
 from .ops import REGISTRY, CallOp, register, ufunc_op
 
-__all__ = ["FUNCTIONS", "EXCLUDED", "CREATION", "RANDOM", "PY_OPERATORS", "lookup_name"]
+__all__ = ["FUNCTIONS", "EXCLUDED", "EXCLUDED_MODULES", "CREATION", "RANDOM", "PY_OPERATORS",
+           "lookup_name", "qualified_name", "excluded_reason"]
 
 # category -> space-separated names (attributes of numpy; dotted for submodules)
 FUNCTIONS: dict[str, str] = {
@@ -46,11 +47,14 @@ FUNCTIONS: dict[str, str] = {
         linalg.tensordot linalg.vecdot linalg.outer linalg.cross vecdot""",
     "statistics": """cov corrcoef histogram histogram2d histogramdd histogram_bin_edges
         convolve correlate""",
-    "polynomial": """polyval polyadd polysub polymul polyder polyint polyfit vander""",
+    "polynomial": """polyval polyadd polysub polyder polyint polyfit vander
+        polynomial.polynomial.polyval2d polynomial.polynomial.polygrid2d""",
     "creation": """zeros_like ones_like empty_like full_like""",
     "bits": """packbits unpackbits""",
     "mutation": """copyto put putmask place fill_diagonal put_along_axis""",
     "functional": """apply_along_axis apply_over_axes""",
+    "fft": """fft.fft fft.ifft fft.fft2 fft.ifft2 fft.fftn fft.ifftn fft.rfft fft.irfft fft.rfft2
+        fft.irfft2 fft.rfftn fft.irfftn fft.hfft fft.ihfft fft.fftshift fft.ifftshift""",
 }
 
 # Functions whose result may share memory with their first argument.
@@ -86,6 +90,8 @@ EXCLUDED: dict[str, str] = {
     **{n: _DATA_SHAPE for n in """nonzero argwhere flatnonzero extract unique unique_all
         unique_counts unique_inverse unique_values intersect1d setdiff1d setxor1d union1d
         trim_zeros bincount roots polydiv linalg.lstsq""".split()},
+    # np.polymul strips the leading zeros of its inputs (through np.poly1d)
+    "polymul": _DATA_SHAPE + " (it strips leading zero coefficients)",
     **{n: _DATA_DTYPE for n in """real_if_close poly linalg.eig linalg.eigvals lib.scimath.sqrt
         lib.scimath.log lib.scimath.log2 lib.scimath.log10 lib.scimath.logn lib.scimath.power
         lib.scimath.arccos lib.scimath.arcsin lib.scimath.arctanh min_scalar_type""".split()},
@@ -96,6 +102,39 @@ EXCLUDED: dict[str, str] = {
     **{n: "datetime and business-day arithmetic is not supported" for n in
        "busday_count busday_offset is_busday datetime_as_string".split()},
 }
+
+# Whole modules not traced (keys are catalog-style module names, see ``qualified_name``).
+EXCLUDED_MODULES: dict[str, str] = {
+    "strings": "string arrays are not traced (tracenp traces numeric arrays)",
+    "char": "string arrays are not traced (tracenp traces numeric arrays)",
+    "lib.recfunctions": "structured (record) arrays are not traced",
+}
+
+
+def qualified_name(func: Any) -> str:
+    """The catalog spelling of a NumPy function: ``"sum"``, ``"linalg.norm"``, ``"fft.fft"``.
+
+    Private implementation modules (``numpy.linalg._linalg``) are dropped, so the name is
+    the public path that :func:`lookup_name` resolves.
+    """
+    module = getattr(func, "__module__", None) or "numpy"
+    parts = []
+    for part in module.split(".")[1:]:
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    return ".".join(parts + [getattr(func, "__name__", repr(func))])
+
+
+def excluded_reason(name: str) -> str | None:
+    """Why ``name`` (a catalog spelling) is deliberately not traced, or None."""
+    reason = EXCLUDED.get(name)
+    module = name.rpartition(".")[0]
+    while reason is None and module:
+        reason = EXCLUDED_MODULES.get(module)
+        module = module.rpartition(".")[0]
+    return reason
+
 
 # Functions answered from static types alone (no graph node).
 QUERIES = "shape ndim size result_type iscomplexobj isrealobj can_cast common_type einsum_path".split()
@@ -117,7 +156,11 @@ PY_OPERATORS = {
     "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
     "neg": operator.neg, "pos": operator.pos, "abs": operator.abs,
     "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
-    "eq": operator.eq, "ne": operator.ne,
+    "eq": operator.eq, "ne": operator.ne, "divmod": divmod, "round": round,
+    "and": operator.and_, "or": operator.or_, "xor": operator.xor, "lshift": operator.lshift,
+    "rshift": operator.rshift, "invert": operator.invert,
+    "real": operator.attrgetter("real"), "imag": operator.attrgetter("imag"),
+    "conjugate": operator.methodcaller("conjugate"),
 }
 
 
@@ -137,7 +180,27 @@ def _check_where(args: tuple, kwargs: dict) -> None:
                                       "its result's shape depends on the data")
 
 
-_CHECKS = {"where": _check_where}
+def _traced_leaves(args: tuple, kwargs: dict) -> list:
+    from ..tracer import Tracer
+    from .pytree import flatten
+    return [x for x in flatten((args, kwargs))[0] if isinstance(x, Tracer)]
+
+
+def _check_ix(args: tuple, kwargs: dict) -> None:
+    if any(x.dtype == np.bool_ for x in _traced_leaves(args, kwargs)):
+        raise DataDependentShapeError("np.ix_ with a traced boolean array is np.nonzero: its "
+                                      "result's shape depends on the data")
+
+
+def _check_bins(args: tuple, kwargs: dict) -> None:
+    bins = args[1] if len(args) > 1 else kwargs.get("bins")
+    if isinstance(bins, str):
+        raise DataDependentShapeError(f"bins={bins!r} chooses the number of bins from the data: "
+                                      "its result's shape depends on the data")
+
+
+_CHECKS = {"where": _check_where, "ix_": _check_ix, "histogram": _check_bins,
+           "histogram_bin_edges": _check_bins}
 
 
 def _declare() -> None:

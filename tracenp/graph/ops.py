@@ -16,7 +16,7 @@ import numpy as np
 from .pytree import LEAF, flatten, unflatten
 
 __all__ = ["Op", "CallOp", "MutateOp", "CallParams", "MutateParams", "ViewStep", "SLOT",
-           "TARGET", "REGISTRY", "register", "ufunc_op", "op_for_function"]
+           "TARGET", "REGISTRY", "register", "ufunc_op", "ufunc_out_op", "op_for_function"]
 
 
 class _Marker:
@@ -289,15 +289,54 @@ def _ufunc_name(ufunc: np.ufunc) -> str:
     return f"{module}.{name}" if module and module != "numpy" else f"ufunc:{name}"
 
 
+_UFUNC_BASE: dict[Any, str] = {}
+
+
+def _unique_ufunc_name(ufunc: np.ufunc) -> str:
+    """``_ufunc_name``, made unique: ufuncs of other libraries (or several
+    ``np.frompyfunc`` ufuncs) may share a ``__name__``."""
+    base = _UFUNC_BASE.get(ufunc)
+    if base is None:
+        base = first = _ufunc_name(ufunc)
+        taken = set(_UFUNC_BASE.values())
+        n = 1
+        while base in taken or (base in REGISTRY and
+                                getattr(REGISTRY[base], "ufunc", None) is not ufunc):
+            n += 1
+            base = f"{first}#{n}"
+        _UFUNC_BASE[ufunc] = base
+    return base
+
+
 def ufunc_op(ufunc: np.ufunc, method: str) -> CallOp:
     """The op for ``ufunc.method`` (created on first use, so any library's ufunc works)."""
     key = (ufunc, method)
     op = _BY_FUNCTION.get(key)
     if op is None:
-        base = _ufunc_name(ufunc)
+        base = _unique_ufunc_name(ufunc)
         name = base if method == "__call__" else f"{base}.{method}"
         fn = ufunc if method == "__call__" else getattr(ufunc, method)
         op = CallOp(name, fn, _UFUNC_CATEGORY.get(method, "elementwise"))
+        op.ufunc = ufunc
+        op.method = method
+        register(op, key)
+    return op
+
+
+def ufunc_out_op(ufunc: np.ufunc, method: str, k: int) -> CallOp:
+    """``ufunc.method(..., out=outs)`` run for its ``k``-th output only: the other out
+    arrays are copies, so one multi-output call becomes one mutation per out array."""
+    key = (ufunc, method, "out", k)
+    op = _BY_FUNCTION.get(key)
+    if op is None:
+        base = ufunc_op(ufunc, method)
+        call = base.fn
+
+        def fn(*args, out, **kwargs):
+            out = tuple(o if i == k or o is None else o.copy() for i, o in enumerate(out))
+            return call(*args, out=out, **kwargs)
+        fn.__name__ = f"{base.name}[out={k}]"
+        op = CallOp(fn.__name__, fn, base.category)
         op.ufunc = ufunc
         op.method = method
         register(op, key)

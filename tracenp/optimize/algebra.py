@@ -28,19 +28,24 @@ def _is_int(v) -> bool:
 # ---------------------------------------------------------------- identities
 @rule("mul_by_one", "canonicalize", P("multiply", X("x"), C(1)))
 def _mul_one(b, m):
-    """x * 1 -> x (exact for every dtype; the type check rejects promotions)."""
-    return m["x"]
+    """x * 1 -> x (exact for real dtypes; the type check rejects promotions.  Not for
+    complex: a complex product with 1+0j turns inf+nan*j parts into nan)."""
+    return m["x"] if _kind(m["x"]) != "c" else None
 
 
 @rule("div_by_one", "canonicalize", P(("divide", "true_divide"), X("x"), C(1)))
 def _div_one(b, m):
-    """x / 1 -> x (the type check keeps int / 1 -> float as it is)."""
-    return m["x"]
+    """x / 1 -> x (the type check keeps int / 1 -> float as it is; not for complex, as
+    mul_by_one)."""
+    return m["x"] if _kind(m["x"]) != "c" else None
 
 
-@rule("sub_zero", "canonicalize", P("subtract", X("x"), C(0)))
+@rule("sub_zero", "canonicalize", P("subtract", X("x"), C(0, name="zero")))
 def _sub_zero(b, m):
-    """x - 0 -> x (exact, -0.0 included)."""
+    """x - 0 -> x (exact, -0.0 included; but x - (-0.0) turns -0.0 into +0.0: kept)."""
+    z = m["zero"].value
+    if np.signbit(np.real(z)) or np.signbit(np.imag(z)):
+        return None
     return m["x"]
 
 
@@ -64,8 +69,8 @@ def _neg_neg(b, m):
 
 @rule("pow_one", "canonicalize", P("power", X("x"), C(1)))
 def _pow_one(b, m):
-    """x ** 1 -> x."""
-    return m["x"]
+    """x ** 1 -> x (not for complex: NumPy's complex power changes signed zeros)."""
+    return m["x"] if _kind(m["x"]) != "c" else None
 
 
 @rule("self_subtract", "canonicalize", P("subtract", X("x"), X("x")))
@@ -131,9 +136,10 @@ def _cube(b, m):
 
 @rule("pow_half_to_sqrt", "specialize", P("power", X("x"), C(test=lambda v: isinstance(v, (float, np.floating)) and v == 0.5)))
 def _pow_half(b, m):
-    """power(x, 0.5) -> sqrt(x) for real floats (NumPy's power loop does the same)."""
+    """power(x, 0.5) -> sqrt(x) for float32/64 (NumPy's power loop does the same; not
+    float16's)."""
     x = m["x"]
-    return b.call("sqrt", x) if _kind(x) == "f" else None
+    return b.call("sqrt", x) if _kind(x) == "f" and x.aval.dtype != np.float16 else None
 
 
 @rule("pow_minus_one_to_reciprocal", "specialize", P("power", X("x"), C(test=_int_exponent(-1))))
@@ -153,7 +159,11 @@ def _div_pow2(b, m):
     """x / c -> x * (1/c) when c is a power of two (then 1/c is exact and so is the product)."""
     x, c = m["x"], m["_node"]
     value = [o for o in _consts(c)][0]
-    if _kind(x) not in "fc":
+    if _kind(x) != "f":      # complex: x / 2 and x * 0.5 differ in signed zeros and NaN
+        return None
+    t = m["_node"].outputs[0].aval.dtype.type
+    inv = 1 / float(value)   # both c and 1/c must be exact in the result's dtype (1/5e-324
+    if not (math.isfinite(inv) and t(inv) == inv and t(value) == value):  # is inf)
         return None
     return b.call("multiply", x, Const(type(value)(1 / value)) if isinstance(value, float) else Const(1.0 / value))
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..graph.ir import Graph, Literal, Node, Var
 from ..graph.ops import MutateOp
 from .dce import eliminate_dead_code
-from .pattern import Builder, Const, P, Pat, match
+from .pattern import Builder, Const, Pat, match
 
 __all__ = ["Rule", "RULES", "rule", "PHASES", "OptimizeReport", "optimize"]
 
@@ -30,7 +30,7 @@ class Rule:
 
     name: str
     phase: str
-    pattern: P
+    pattern: Pat
     rewrite: Callable[[Builder, dict], Any]
     doc: str = ""
     fast_math: bool = False    # only with fast_math=True (may change NaN/inf results)
@@ -40,7 +40,7 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(name: str, phase: str, pattern: P, doc: str = "", **flags: Any):
+def rule(name: str, phase: str, pattern: Pat, doc: str = "", **flags: Any):
     """Decorator: register ``fn(builder, bindings)`` as the rewrite of a named rule."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}")
@@ -94,29 +94,44 @@ def _same_type(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.kind == b.kind
 
 
-def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: str) -> bool:
-    """One sweep over the graph in order; returns True if any rule fired."""
+def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: str,
+                fast_math: bool = False) -> bool:
+    """One sweep over the graph in order; returns True if any rule fired.
+
+    A node that a rule of this phase created is not a root for this phase's rules: a
+    rule emits its phase's final form (this is what keeps rules whose output contains
+    their own pattern, such as logsumexp's ``log(sum(exp(x - m)))``, from looping).
+    """
     by_op: dict[str, list[Rule]] = {}
     for r in rules:
-        for op in r.pattern.ops:
+        for op in r.pattern.root_ops():
             by_op.setdefault(op, []).append(r)
+    same_phase = {name for name, r in RULES.items() if r.phase == phase} | {r.name for r in rules}
     producer: dict[int, Node] = {}
     subst: dict[int, Any] = {}
     nodes: list[Node] = []
     changed = False
+    # Replacing a fresh result (x * 1) by an existing value (x) makes it share memory with
+    # that value: visible when it is returned (the caller's argument comes back) or when
+    # that memory is written later.  Such rewrites are refused in those cases.
+    exposed = {v.id for v in graph.outputs if isinstance(v, Var)}
+    exposed.update(v.id for _, v in graph.writebacks)
+    writes = any(isinstance(n.op, MutateOp) for n in graph.nodes)
     for node in graph.nodes:
         if subst and any(v.id in subst for v in node.inputs):
             node.inputs = tuple(_resolve(v, subst) for v in node.inputs)
         for o in node.outputs:
             producer[o.id] = node
         candidates = by_op.get(node.op.name) if len(node.outputs) == 1 else None
+        if candidates and node.rule is not None and node.rule in same_phase:
+            candidates = None
         if candidates:
             out = node.outputs[0]
             for r in candidates:
                 m = match(r.pattern, out, producer)
                 if m is None:
                     continue
-                b = Builder(node.source, r.name)
+                b = Builder(node.source, r.name, producer, fast_math)
                 try:
                     with np.errstate(all="ignore"):
                         result = r.rewrite(b, m)
@@ -126,6 +141,9 @@ def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: 
                     continue
                 new = _as_var(result)
                 if new is out or not _same_type(new.aval, out.aval):
+                    continue
+                if (writes or out.id in exposed) and not getattr(node.op, "view", False) \
+                        and not _fresh(new, b.nodes):
                     continue
                 nodes.extend(b.nodes)
                 for n in b.nodes:
@@ -140,6 +158,14 @@ def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: 
     if subst:
         _replace_uses(graph, subst)
     return changed
+
+
+def _fresh(v: Var, built: list[Node]) -> bool:
+    """True if ``v`` is a new array made by one of the rewrite's own (non-view) nodes."""
+    for n in built:
+        if any(o is v for o in n.outputs):
+            return not getattr(n.op, "view", False)
+    return False
 
 
 def _resolve(v: Var, subst: dict[int, Any]) -> Var:
@@ -173,7 +199,7 @@ def optimize(graph: Graph, *, disable: Iterable[str] = (), fast_math: bool = Fal
             if "constant_folding" not in disable:
                 changed |= fold_constants(graph, report, phase)
             if active:
-                changed |= apply_rules(graph, active, report, phase)
+                changed |= apply_rules(graph, active, report, phase, fast_math)
             eliminate_dead_code(graph)
             if not changed:
                 break

@@ -2,29 +2,46 @@
 
 Patterns read like the math they match::
 
-    P("log", P("add", C(1), X("x")))        # log(1 + x), either operand order
+    P("log", P("add", C(1), X("x")))                     # log(1 + x), either operand order
+    P("log", F("sum", P("exp", X("x")), kw="kw"))        # log(np.sum(np.exp(x), ...))
+    P(scipy.special.erf, X("x"))                         # a foreign ufunc, by identity
 
 ``X(name)`` matches any operand and binds it; ``C(value)`` matches a scalar constant
 equal to ``value`` (or satisfying a predicate); ``P(op, *args)`` matches a variable
-produced by a plain positional ufunc call of ``op`` (commutative ops match both orders).
-A name bound twice must bind the same operand.
+produced by a plain positional call of a ufunc (commutative ops match both orders) or of
+a Python-scalar operator (``"py.pow"``, what ``x ** 2`` records for a NumPy scalar).
+``op`` is a registered op name, a ufunc object, :class:`UfuncRef` (a ufunc of a module
+that is looked up only when matching, so scipy is never imported for a pattern), or a
+tuple of these.  ``F(name, *args, kw=...)`` matches a call of a catalog function
+(``np.sum``, ``np.max``, ``np.where``, ...; method calls such as ``x.sum(axis=1)`` are
+recorded as the same op): the call's arguments are bound to the function's signature,
+the first ``len(args)`` parameters are matched against ``args`` and every other argument
+the call passes must be static; they are bound as a dict under the name ``kw`` (with
+``kw=None`` the call may pass nothing else).  ``Any(*pats)`` matches the first
+alternative that matches.  A name bound twice (by ``X``, or by a ``P``/``F`` given
+``name=``) must bind the same operand.
 """
 from __future__ import annotations
 
+import inspect
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..graph.ir import Literal, Node, Var
-from ..graph.ops import LEAF, CallOp, CallParams, REGISTRY, ufunc_op
+from ..graph.ops import LEAF, SLOT, CallOp, CallParams, REGISTRY, ufunc_op
+from ..graph.pytree import flatten
 from ..graph.types import ARRAY, NPSCALAR, PYSCALAR, AbstractValue
 
-__all__ = ["X", "C", "P", "Const", "operands", "match", "Builder", "COMMUTATIVE"]
+__all__ = ["X", "C", "P", "F", "Any", "UfuncRef", "Const", "operands", "call_arguments",
+           "match", "Builder", "COMMUTATIVE"]
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "fmax", "fmin", "logical_and",
                "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor",
-               "equal", "not_equal", "hypot"}
+               "equal", "not_equal", "hypot", "logaddexp", "logaddexp2",
+               "py.add", "py.mul"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +57,11 @@ class Const:
 
 
 class Pat:
-    pass
+    ops: tuple = ()
+
+    def root_ops(self) -> tuple:
+        """The op names a node must have to match at the root (resolved now)."""
+        return self.ops
 
 
 @dataclass(frozen=True)
@@ -56,14 +77,96 @@ class C(Pat):
     name: str | None = None
 
 
+@dataclass(frozen=True)
+class UfuncRef:
+    """A ufunc named by module and attribute, resolved only when a graph is matched:
+    ``UfuncRef("scipy.special", "erf")`` matches scipy's erf if scipy.special is loaded
+    (if it is not, no graph can contain it)."""
+
+    module: str
+    name: str
+
+    def resolve(self) -> np.ufunc | None:
+        mod = sys.modules.get(self.module)
+        u = getattr(mod, self.name, None) if mod is not None else None
+        return u if isinstance(u, np.ufunc) else None
+
+
+def _op_spec(op: Any) -> Any:
+    """A registered op name for a ufunc object; names and UfuncRefs stay as they are."""
+    if isinstance(op, np.ufunc):
+        return ufunc_op(op, "__call__").name
+    if isinstance(op, (str, UfuncRef)):
+        return op
+    raise TypeError(f"pattern op must be a name, a ufunc or a UfuncRef, not {op!r}")
+
+
+def _op_matches(specs: tuple, op: Any) -> bool:
+    name = op.name
+    for s in specs:
+        if s.__class__ is str:
+            if s == name:
+                return True
+        elif getattr(op, "method", None) == "__call__" and op.ufunc is s.resolve():
+            return True
+    return False
+
+
 class P(Pat):
-    def __init__(self, op: str | tuple[str, ...], *args: Pat, name: str | None = None):
-        self.ops = (op,) if isinstance(op, str) else tuple(op)
+    def __init__(self, op: Any, *args: Pat, name: str | None = None):
+        specs = tuple(_op_spec(o) for o in (op if isinstance(op, tuple) else (op,)))
+        self.specs = specs
+        self.ops = tuple(s for s in specs if isinstance(s, str))
         self.args = args
         self.name = name
 
+    def root_ops(self) -> tuple:
+        names = list(self.ops)
+        for s in self.specs:
+            u = s.resolve() if isinstance(s, UfuncRef) else None
+            if u is not None:
+                names.append(ufunc_op(u, "__call__").name)
+        return tuple(names)
+
     def __repr__(self) -> str:
-        return f"{self.ops[0]}({', '.join(map(repr, self.args))})"
+        s = self.specs[0]
+        head = s if isinstance(s, str) else f"{s.module}.{s.name}"
+        return f"{head}({', '.join(map(repr, self.args))})"
+
+
+class F(Pat):
+    """A call of a catalog function: ``F("sum", P("exp", X("x")), kw="kw")``."""
+
+    def __init__(self, name: str | tuple[str, ...], *args: Pat, kw: str | None = None,
+                 bind: str | None = None):
+        self.ops = (name,) if isinstance(name, str) else tuple(name)
+        self.args = args
+        self.kw = kw
+        self.name = bind
+
+    def __repr__(self) -> str:
+        extra = [f"**{self.kw}"] if self.kw else []
+        return f"{self.ops[0]}({', '.join(list(map(repr, self.args)) + extra)})"
+
+
+class Any(Pat):
+    """Alternatives: the first of ``pats`` that matches."""
+
+    def __init__(self, *pats: Pat):
+        self.pats = pats
+        ops: list = []
+        for p in pats:
+            ops += [o for o in p.ops if o not in ops]
+        self.ops = tuple(ops)
+
+    def root_ops(self) -> tuple:
+        names: list = []
+        for p in self.pats:
+            names += [o for o in p.root_ops() if o not in names]
+        return tuple(names)
+
+    def __repr__(self) -> str:
+        return " | ".join(map(repr, self.pats))
 
 
 def _flat_positional(params: Any) -> int | None:
@@ -77,10 +180,20 @@ def _flat_positional(params: Any) -> int | None:
     return len(args_def[2])
 
 
+def _as_operand(v: Any) -> Any:
+    if isinstance(v, Literal) and not v.borrowed and v.aval.size == 1 and v.aval.ndim == 0:
+        return Const(v.value)
+    return v
+
+
 def operands(node: Node) -> list | None:
     """The positional operands (Vars or Consts) of a plain ufunc call, else None."""
     if getattr(node.op, "method", None) != "__call__" or len(node.outputs) != 1:
         return None
+    return _positional(node)
+
+
+def _positional(node: Node) -> list | None:
     n = _flat_positional(node.params)
     if n is None:
         return None
@@ -88,20 +201,70 @@ def operands(node: Node) -> list | None:
     out = []
     for p in range(n):
         if p in slot:
-            v = node.inputs[slot[p]]
-            if isinstance(v, Literal) and not v.borrowed and v.aval.size == 1 and v.aval.ndim == 0:
-                out.append(Const(v.value))
-            else:
-                out.append(v)
+            out.append(_as_operand(node.inputs[slot[p]]))
         else:
             out.append(Const(node.params.statics[p]))
     return out
 
 
-def _const_value(operand: Any) -> Any:
-    if isinstance(operand, Const):
-        return operand.value
-    return None
+def _py_operands(node: Node) -> list | None:
+    """Operands of a Python-scalar operator node (``py.pow``, ``py.mul``, ...)."""
+    if getattr(node.op, "category", None) != "python" or len(node.outputs) != 1:
+        return None
+    return _positional(node)
+
+
+_SIGNATURES: dict[int, Any] = {}
+
+
+def _signature(fn: Any) -> inspect.Signature | None:
+    key = id(fn)
+    if key not in _SIGNATURES:
+        try:
+            _SIGNATURES[key] = (fn, inspect.signature(fn))
+        except (TypeError, ValueError):
+            _SIGNATURES[key] = (fn, None)
+    return _SIGNATURES[key][1]
+
+
+def call_arguments(node: Node) -> dict | None:
+    """The arguments of a catalog function call, by parameter name (positional arguments
+    included), with graph values as Vars (0-d constants as :class:`Const`) and static
+    values as they were passed; None for anything but a one-output function call."""
+    op = node.op
+    if (not isinstance(op, CallOp) or getattr(op, "method", None) is not None
+            or op.category == "python" or len(node.outputs) != 1
+            or not isinstance(node.params, CallParams) or node.params.out_tree != LEAF):
+        return None
+    args, kwargs = node.params.fill(list(node.inputs))
+    sig = _signature(op.fn)
+    if sig is None:
+        if kwargs:
+            return None
+        return {i: _static_or_operand(a) for i, a in enumerate(args)}
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    out = {}
+    for k, v in bound.arguments.items():
+        if sig.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
+            out.update({kk: _static_or_operand(vv) for kk, vv in v.items()})
+        else:
+            out[k] = _static_or_operand(v)
+    return out
+
+
+def _static_or_operand(v: Any) -> Any:
+    if isinstance(v, Var):
+        return _as_operand(v)
+    if isinstance(v, tuple) and any(isinstance(e, Var) for e in v):
+        return tuple(_static_or_operand(e) for e in v)
+    return v
+
+
+def _contains_var(v: Any) -> bool:
+    return isinstance(v, Var) or (isinstance(v, tuple) and any(_contains_var(e) for e in v))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -110,16 +273,22 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _bind(env: dict, name: str | None, operand: Any) -> dict | None:
+    if not name:
+        return env
+    if name in env:
+        return env if _same(env[name], operand) else None
+    env[name] = operand
+    return env
+
+
 def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = None) -> dict | None:
-    """Bindings if ``operand`` matches ``pat``, else None."""
+    """Bindings if ``operand`` matches ``pat``, else None.  ``env`` is not modified."""
     env = {} if env is None else env
     if isinstance(pat, X):
         if pat.test is not None and not pat.test(operand):
             return None
-        if pat.name in env:
-            return env if _same(env[pat.name], operand) else None
-        env[pat.name] = operand
-        return env
+        return _bind(dict(env), pat.name, operand)
     if isinstance(pat, C):
         if not isinstance(operand, Const):
             return None
@@ -131,35 +300,81 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
             return None
         if not ok:
             return None
-        if pat.name:
-            env[pat.name] = operand
-        return env
+        return _bind(dict(env), pat.name, operand)
+    if isinstance(pat, Any):
+        for alt in pat.pats:
+            m = match(alt, operand, producer, env)
+            if m is not None:
+                return m
+        return None
     if not isinstance(operand, Var):
         return None
     node = producer.get(operand.id)
-    if node is None or node.op.name not in pat.ops:
+    if node is None:
+        return None
+    if isinstance(pat, F):
+        return _match_call(pat, operand, node, producer, env)
+    if not _op_matches(pat.specs, node.op):
         return None
     ops = operands(node)
+    if ops is None:
+        ops = _py_operands(node)
     if ops is None or len(ops) != len(pat.args):
         return None
     orders = [ops]
     if len(ops) == 2 and node.op.name in COMMUTATIVE:
         orders.append([ops[1], ops[0]])
     for order in orders:
-        trial = dict(env)
+        trial: dict | None = env
         for sub, o in zip(pat.args, order):
             trial = match(sub, o, producer, trial)
             if trial is None:
                 break
         else:
-            if pat.name:
-                trial[pat.name] = operand
-            trial.setdefault("_node", node)
-            return trial
+            trial = _bind(dict(trial), pat.name, operand)
+            if trial is not None:
+                trial["_node"] = node          # the outermost match: the root
+                return trial
     return None
 
 
-def _sample(operand: Any) -> Any:
+def _match_call(pat: F, operand: Var, node: Node, producer: dict[int, Node], env: dict) -> dict | None:
+    if node.op.name not in pat.ops:
+        return None
+    arguments = call_arguments(node)
+    if arguments is None:
+        return None
+    names = list(arguments)
+    sig = _signature(node.op.fn)
+    params = list(sig.parameters) if sig is not None else list(range(len(names)))
+    if len(params) < len(pat.args):
+        return None
+    trial: dict | None = env
+    for sub, pname in zip(pat.args, params):
+        if pname not in arguments:
+            return None
+        trial = match(sub, arguments[pname], producer, trial)
+        if trial is None:
+            return None
+    rest = {k: v for k, v in arguments.items() if k not in params[:len(pat.args)]}
+    if any(_contains_var(v) for v in rest.values()):
+        return None
+    if pat.kw is None:
+        if rest:
+            return None
+        trial = dict(trial)
+    else:
+        trial = _bind(dict(trial), pat.kw, rest)
+        if trial is None:
+            return None
+    trial = _bind(trial, pat.name, operand)
+    if trial is not None:
+        trial["_node"] = node          # the outermost match: the root
+    return trial
+
+
+def _sample(operand: Any, full_rank: bool = False) -> Any:
+    """A one-element stand-in of the operand's type (rank 1, or its own rank)."""
     if isinstance(operand, Const):
         return operand.value
     aval = operand.aval
@@ -167,6 +382,8 @@ def _sample(operand: Any) -> Any:
         return aval.dtype.type(1).item()
     if aval.kind == NPSCALAR:
         return aval.dtype.type(1)
+    if full_rank:
+        return np.ones((1,) * aval.ndim, aval.dtype)
     return np.ones((1,) * min(aval.ndim, 1) if aval.ndim else (), aval.dtype)
 
 
@@ -174,44 +391,100 @@ def _shape(operand: Any) -> tuple:
     return () if isinstance(operand, Const) else operand.aval.shape
 
 
-class Builder:
-    """Emits replacement nodes; every new value gets its type the way NumPy would give it."""
+def reduced_shape(shape: tuple, axis: Any, keepdims: bool) -> tuple:
+    """The shape of a reduction of ``shape`` over ``axis`` (None, an int or a tuple)."""
+    ndim = len(shape)
+    if axis is None:
+        axes = set(range(ndim))
+    else:
+        axes = {a + ndim if a < 0 else a for a in (axis if isinstance(axis, tuple) else (axis,))}
+        if any(not 0 <= a < ndim for a in axes):
+            raise ValueError(f"axis {axis} out of range for {ndim} dimensions")
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
 
-    def __init__(self, source: Any, rule: str):
+
+def _resolve_op(op: Any) -> CallOp:
+    from ..graph.catalog import lookup_name
+    from ..graph.ops import op_for_function
+    fn = lookup_name(op) if isinstance(op, str) else op
+    if isinstance(fn, np.ufunc):
+        return ufunc_op(fn, "__call__")
+    resolved = op_for_function(fn) if fn is not None else None
+    if resolved is None and isinstance(op, str) and isinstance(REGISTRY.get(op), CallOp):
+        resolved = REGISTRY[op]
+    if resolved is None:
+        raise ValueError(f"Builder.call: no op for {op!r}")
+    return resolved
+
+
+class Builder:
+    """Emits replacement nodes; every new value gets its type the way NumPy would give it.
+
+    ``producer(v)`` is the node that computes ``v`` (None for inputs and constants);
+    ``fast_math`` tells a rule that the user allowed NaN, inf and signed-zero changes.
+    """
+
+    def __init__(self, source: Any, rule: str, producer: dict[int, Node] | None = None,
+                 fast_math: bool = False):
         self.nodes: list[Node] = []
         self.source = source
         self.rule = rule
+        self._producer = producer if producer is not None else {}
+        self.fast_math = fast_math
 
-    def call(self, op_name: str, *args: Any) -> Var:
-        """A positional ufunc call ``np.<op_name>(*args)`` on Vars and Consts."""
-        fn = getattr(np, op_name)
-        if isinstance(fn, np.ufunc):
-            op = ufunc_op(fn, "__call__")
-        else:
-            from ..graph.ops import op_for_function
-            op = op_for_function(fn)
+    def producer(self, v: Any) -> Node | None:
+        return self._producer.get(v.id) if isinstance(v, Var) else None
+
+    def call(self, op: Any, *args: Any, **kwargs: Any) -> Var:
+        """A call ``op(*args, **kwargs)`` on Vars and Consts (or plain static values).
+
+        ``op`` is a ufunc object, a NumPy name (``"log1p"``, ``"where"``, ``"max"``) or a
+        catalog function.  Results are typed for ufuncs and ``where`` (broadcasting),
+        reductions with ``axis``/``keepdims`` and ``reshape``; other functions raise.
+        """
+        cop = _resolve_op(op)
+        leaves, treedef = flatten((tuple(args), dict(kwargs)))
         statics, slots, inputs = [], [], []
-        for p, a in enumerate(args):
-            if isinstance(a, Var):
-                statics.append(None)
+        for p, leaf in enumerate(leaves):
+            if isinstance(leaf, Var):
+                statics.append(SLOT)
                 slots.append(p)
-                inputs.append(a)
+                inputs.append(leaf)
             else:
-                statics.append(a.value if isinstance(a, Const) else a)
-        from ..graph.ops import SLOT
-        statics = [SLOT if p in slots else s for p, s in enumerate(statics)]
-        treedef = ("tuple", None, (("tuple", None, (LEAF,) * len(args)), ("dict", (), ())))
+                statics.append(leaf.value if isinstance(leaf, Const) else leaf)
         params = CallParams(treedef, tuple(statics), tuple(slots))
-        args = [a if isinstance(a, (Var, Const)) else Const(a) for a in args]
-        with np.errstate(all="ignore"):
-            sample = op.fn(*[_sample(a) for a in args])
-        shape = np.broadcast_shapes(*[_shape(a) for a in args])
-        kind = NPSCALAR if isinstance(sample, np.generic) else ARRAY
-        if kind == ARRAY and not shape and all(_shape(a) == () for a in args):
-            kind = ARRAY
-        out = Var(AbstractValue(shape, np.asarray(sample).dtype, kind))
-        self.nodes.append(Node(op, tuple(inputs), (out,), params, self.source, rule=self.rule))
+        out = Var(self._infer(cop, args, kwargs))
+        self.nodes.append(Node(cop, tuple(inputs), (out,), params, self.source, rule=self.rule))
         return out
+
+    @staticmethod
+    def _infer(cop: CallOp, args: tuple, kwargs: dict) -> AbstractValue:
+        def sample_kwargs() -> dict:
+            return {k: _sample(v) if isinstance(v, (Var, Const)) else v for k, v in kwargs.items()}
+
+        args = tuple(a if isinstance(a, (Var, Const)) or not np.isscalar(a) else Const(a) for a in args)
+        if getattr(cop, "method", None) == "__call__" or cop.name == "where":
+            if kwargs:
+                raise NotImplementedError("Builder.call: keyword arguments of an elementwise call")
+            with np.errstate(all="ignore"):
+                sample = cop.fn(*[_sample(a) for a in args])
+            shape = np.broadcast_shapes(*[_shape(a) for a in args])
+        elif cop.category == "reduction" and len(args) == 1 and isinstance(args[0], Var) \
+                and set(kwargs) <= {"axis", "keepdims"}:
+            with np.errstate(all="ignore"):
+                sample = cop.fn(_sample(args[0], full_rank=True), **sample_kwargs())
+            shape = reduced_shape(args[0].aval.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
+        elif cop.name == "reshape" and len(args) == 2 and isinstance(args[0], Var) and not kwargs:
+            new_shape = tuple(args[1]) if isinstance(args[1], tuple) else (args[1],)
+            if int(np.prod(new_shape)) != args[0].aval.size or any(d < 0 for d in new_shape):
+                raise ValueError("Builder.call: reshape needs the exact target shape")
+            return AbstractValue(new_shape, args[0].aval.dtype, ARRAY)
+        else:
+            raise NotImplementedError(f"Builder.call cannot type {cop.name}")
+        kind = NPSCALAR if isinstance(sample, np.generic) else ARRAY
+        return AbstractValue(tuple(shape), np.asarray(sample).dtype, kind)
 
     def full(self, aval: AbstractValue, value: Any) -> Any:
         """A value of type ``aval`` filled with ``value``."""
