@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import ReplayError
 from ..graph.ir import Graph, Literal, Node, Var
 from ..graph.ops import LEAF, CallOp, CallParams, MutateOp
+from ..graph.pytree import unflatten
 from ..graph.types import ARRAY, NPSCALAR
 
 __all__ = ["Interpreter", "inplace_safe"]
@@ -21,90 +22,146 @@ __all__ = ["Interpreter", "inplace_safe"]
 _INF = 1 << 62
 
 
+def _leaf_count(tree: Any) -> int:
+    if tree == LEAF:
+        return 1
+    n, stack = 0, [tree]
+    while stack:
+        t = stack.pop()
+        if t == LEAF:
+            n += 1
+        else:
+            stack.extend(t[2])
+    return n
+
+
+def flat_arguments(params: CallParams) -> tuple[list, dict] | None:
+    """``(spec, kwargs)`` when every positional argument is one dynamic input, a static
+    value or a container with no dynamic inputs, and keyword arguments are static.
+    ``spec`` holds ``("in", k)`` or ``("const", value)`` per positional argument."""
+    args_def, kwargs_def = params.treedef[2]
+    if args_def[0] != "tuple" or kwargs_def[0] != "dict":
+        return None
+    slot_of_pos = {p: k for k, p in enumerate(params.slots)}
+    spec, pos = [], 0
+    for child in args_def[2]:
+        n = _leaf_count(child)
+        inside = [p for p in range(pos, pos + n) if p in slot_of_pos]
+        if child == LEAF:
+            spec.append(("in", slot_of_pos[pos]) if inside else ("const", params.statics[pos]))
+        elif inside:
+            return None
+        else:
+            spec.append(("const", unflatten(child, list(params.statics[pos:pos + n]))))
+        pos += n
+    kwargs = {}
+    for key, child in zip(kwargs_def[1], kwargs_def[2]):
+        n = _leaf_count(child)
+        if any(p in slot_of_pos for p in range(pos, pos + n)):
+            return None
+        kwargs[key] = params.statics[pos] if child == LEAF else unflatten(child, list(params.statics[pos:pos + n]))
+        pos += n
+    return spec, kwargs
+
+
 def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> tuple:
     """How to run one node: ``(kind, fn, arg_slots, kwargs)``.
 
     kind 0: ``env[out] = fn(*args)``; kind 1: ``env[out] = fn(*args, **kwargs)``;
     kind 2: ``outs = fn(args)`` (general: several outputs, nested containers, mutation).
-    Static positional arguments become constant slots, so flat calls need no template.
+    Static arguments become constant slots, so most calls need no template at replay.
     """
     op, params = node.op, node.params
     if isinstance(op, MutateOp):
-        return 2, (lambda ins: op.evaluate(params, ins, inplace)), None, None
+        return 2, op.runner(params, inplace), None, None
     if (isinstance(op, CallOp) and isinstance(params, CallParams) and params.out_tree == LEAF
             and len(node.outputs) == 1):
-        args_def, kwargs_def = params.treedef[2]
-        if (args_def[0] == "tuple" and kwargs_def[0] == "dict"
-                and all(c == LEAF for c in args_def[2]) and all(c == LEAF for c in kwargs_def[2])):
-            nargs = len(args_def[2])
-            slot_of_pos = dict(zip(params.slots, range(len(params.slots))))
-            if all(p < nargs for p in params.slots):
-                spec = [("in", slot_of_pos[p]) if p in slot_of_pos else ("const", const_slot(params.statics[p]))
-                        for p in range(nargs)]
-                kwargs = dict(zip(kwargs_def[1], params.statics[nargs:]))
-                return (1 if kwargs else 0), op.fn, spec, kwargs
+        flat = flat_arguments(params)
+        if flat is not None:
+            spec, kwargs = flat
+            spec = [("const", const_slot(v)) if tag == "const" else (tag, v) for tag, v in spec]
+            return (1 if kwargs else 0), op.fn, spec, kwargs
     return 2, (lambda ins: op.evaluate(params, ins)), None, None
 
 
 def inplace_safe(graph: Graph, extra_uses: list[Var] = ()) -> set[int]:
     """Indices of mutation nodes that may overwrite their input buffer.
 
-    Values are grouped into storage classes (a view shares its source's class).  A
-    mutation may work in place when its buffer's class holds no graph input or constant
-    and no member defined before the node is read after it.
+    One forward pass gives every value a *storage*: a view shares its source's storage; a
+    mutation that copies starts a new storage (owned by the plan), one that works in place
+    keeps its buffer's.  A mutation may work in place when its buffer's storage is owned
+    (not a graph input or constant) and no value of that storage defined before the node
+    is read after it.  Other inputs may alias the buffer (``x += x[::-1]``): they are
+    views of its current contents, so NumPy's own overlap rules give the eager result.
     """
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
         root = x
-        while parent.get(root, root) != root:
+        while parent[root] != root:
             root = parent[root]
-        while parent.get(x, x) != root:
+        while parent[x] != root:
             parent[x], x = root, parent[x]
         return root
 
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
+    def new_storage() -> int:
+        k = len(parent)
+        parent[k] = k
+        return k
 
     last_use: dict[int, int] = {}
     for i, node in enumerate(graph.nodes):
         for v in node.inputs:
             last_use[v.id] = i
-        for j in node.view_of:
-            for o in node.outputs:
-                union(o.id, node.inputs[j].id)
     for v in list(graph.outputs) + [v for _, v in graph.writebacks] + list(extra_uses):
         if isinstance(v, Var):
             last_use[v.id] = _INF
-    unowned: set[int] = {find(v.id) for v in graph.inputs}
-    for node in graph.nodes:
-        for v in node.inputs:
-            if isinstance(v, Literal):
-                unowned.add(find(v.id))
+    storage: dict[int, int] = {}
+    unowned: set[int] = set()
+    running: dict[int, int] = {}        # storage root -> latest read of its values so far
+
+    def storage_of(v: Var) -> int:
+        s = storage.get(v.id)
+        if s is None:                   # a graph input or a constant: not ours to overwrite
+            s = storage[v.id] = new_storage()
+            unowned.add(s)
+            running[s] = last_use.get(v.id, -1)
+        return find(s)
+
+    for v in graph.inputs:
+        storage_of(v)
     safe: set[int] = set()
-    running: dict[int, int] = {}
     for i, node in enumerate(graph.nodes):
+        ins = [storage_of(v) for v in node.inputs]
         if isinstance(node.op, MutateOp):
-            cls = find(node.inputs[0].id)
-            # Other inputs of the same class (``x += x[::-1]``, ``u[1:] += u[:-1]``) are
-            # views of the buffer's *current* contents (the tracer re-derives stale
-            # views), so an in-place write sees exactly the overlap eager NumPy sees
-            # and NumPy's own overlap rules give the eager result.
-            if (cls not in unowned and running.get(cls, -1) <= i
-                    and last_use.get(node.inputs[0].id, -1) <= i):
+            cls = ins[0]
+            if cls not in unowned and running.get(cls, -1) <= i:
                 safe.add(i)
+                target = cls
+            else:
+                target = new_storage()
+        elif node.view_of:
+            target = ins[node.view_of[0]]
+            for j in node.view_of[1:]:          # outputs may alias several inputs: merge
+                other = ins[j]
+                if other != target:
+                    parent[other] = target
+                    running[target] = max(running.get(target, -1), running.get(other, -1))
+                    if other in unowned:
+                        unowned.add(target)
+        else:
+            target = new_storage()
         for o in node.outputs:
-            c = find(o.id)
-            running[c] = max(running.get(c, -1), last_use.get(o.id, -1))
+            storage[o.id] = target
+            running[target] = max(running.get(target, -1), last_use.get(o.id, -1))
     return safe
 
 
 class Interpreter:
     """Runs ``graph`` with NumPy.  ``run(inputs)`` returns the values of ``results``."""
 
-    def __init__(self, graph: Graph, results: list[Var], check_types: bool = True):
+    def __init__(self, graph: Graph, results: list[Var], check_types: bool = True,
+                 codegen: bool = True):
         slot: dict[int, int] = {}
         template: list[Any] = []
 
@@ -148,8 +205,15 @@ class Interpreter:
         self.template = template
         self.result_slots = [slot_of(v) for v in results]
         self.inplace_nodes = inplace
+        self.compiled = None
+        if codegen:
+            from .codegen import compile_steps
+            self.compiled = compile_steps(self)
+            if self.compiled is not None:
+                self.run = self.compiled
 
     def run(self, inputs: list) -> list:
+        """The reference loop (also what runs when code generation is off or declined)."""
         env = self.template.copy()
         for s, value in zip(self.input_slots, inputs):
             env[s] = value

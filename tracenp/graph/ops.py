@@ -236,6 +236,42 @@ class MutateOp(Op):
         self.fn(*args, **kwargs)
         return (base,)
 
+    def runner(self, params: MutateParams, inplace: bool):
+        """A fast replay closure: the call's static parts are prepared once."""
+        from ..exec.interpreter import flat_arguments
+        slow = lambda ins: self.evaluate(params, ins, inplace)  # noqa: E731
+        flat = flat_arguments(params.call)
+        if flat is None:
+            return slow
+        spec, kwargs = flat
+        tpos = [k for k, (tag, v) in enumerate(spec) if tag == "const" and v is TARGET]
+        tkw = [k for k, v in kwargs.items()
+               if v is TARGET or (type(v) is tuple and len(v) == 1 and v[0] is TARGET)]
+        if len(tpos) + len(tkw) != 1:
+            return slow
+        chain, fn = params.chain, self.fn
+        template = [None if tag == "in" else v for tag, v in spec]
+        fills = [(k, v + 1) for k, (tag, v) in enumerate(spec) if tag == "in"]
+        wrap = bool(tkw) and kwargs[tkw[0]] is not TARGET
+
+        def run(ins):
+            base = ins[0] if inplace else ins[0].copy(order="K")
+            region = base
+            for step in chain:
+                region = step.apply(region)
+            args = template.copy()
+            for k, j in fills:
+                args[k] = ins[j]
+            if tpos:
+                args[tpos[0]] = region
+                fn(*args, **kwargs)
+            else:
+                kw = dict(kwargs)
+                kw[tkw[0]] = (region,) if wrap else region
+                fn(*args, **kw)
+            return (base,)
+        return run
+
     def format(self, params: MutateParams, names: list[str]) -> str:
         target = names[0]
         for step in params.chain:

@@ -178,9 +178,12 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
     unit_of: dict[int, int] = {}           # node index -> unit key (first member for regions)
     units: dict[int, Node] = {}
     count = 0
+    from ..config import config
     for r, members in regions.items():
         if len(members) < min_size:
             continue
+        if config.kernel == "auto" and _size(shapes[r]) < config.min_fuse_elements:
+            continue        # small: op by op is the cheapest path (no kernel to set up)
         member_set = set(members)
         body = [graph.nodes[i] for i in members]
         inside = {o.id for n in body for o in n.outputs}
@@ -240,6 +243,13 @@ def _closing_reduction(graph: Graph, outputs: list[Var], consumers: dict, final:
     if outputs[0].aval.size == 0:
         return None
     return k
+
+
+def _size(shape: tuple) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _stable_toposort(units: dict[int, Node], nodes: list[Node], unit_of: dict[int, int],
