@@ -10,7 +10,8 @@ Two published suites are understood (fetch them into a directory, by default
   (the NumPy kernel).
 
 Each program is run in its own subprocess: its inputs are built (sizes shrunk until the
-eager run takes under ``--budget`` seconds), it runs eagerly, then twice through
+eager run takes under ``--budget`` seconds and the first compiled call under
+``--trace-limit`` seconds), it runs eagerly, then twice through
 ``tracenp.compile`` (the first call traces, the second replays the cached plan), each
 time on fresh copies of the inputs.  The return value *and* every array argument after
 the call are compared with the eager run.  Outcomes:
@@ -20,12 +21,16 @@ the call are compared with the eager run.  Outcomes:
 ``fallback``        a FallbackWarning (its reason is recorded), results equal to eager
 ``mismatch``        a result differs from eager NumPy (the worst outcome)
 ``crash``           tracenp raised where eager NumPy did not
-``timeout``         the compiled calls did not finish within ``--timeout`` seconds
+``timeout``         the first compiled call stayed over ``--trace-limit`` at every size,
+                    or the whole program over ``--timeout`` seconds
 ``eager-fails``     the program itself fails with this NumPy (excluded from the score)
 
 Usage::
 
-    python benchmarks/external_suite.py [DIR] [--json out.json] [--jobs 2] [--only NAME...]
+    python benchmarks/external_suite.py [DIR] [--json out.json] [--markdown out.md]
+                                        [--jobs 2] [--only NAME...]
+
+To measure another tracenp checkout: ``PYTHONPATH=<dir holding tracenp/> python ...``.
 """
 from __future__ import annotations
 
@@ -594,8 +599,9 @@ def markdown(results: list[dict], summary: dict, meta: dict) -> str:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "-"
     for r in results:
         detail = r.get("detail", "")
-        if r.get("where"):
-            detail += f" ({r['where']})"
+        if r["outcome"] == "fallback":
+            where = f" at {r['where']}" if r.get("where") else " (no file:line given)"
+            detail = f"{r.get('reason_class', '?')}{where}: {r.get('reason', '')[:90]}"
         out.append(f"| {r['name']} | {r['outcome']} | {r.get('scale', '-')} | "
                    f"{fmt(r.get('eager_s'))} | {fmt(r.get('trace_s'))} | "
                    f"{fmt(r.get('replay_s'))} | {detail.replace('|', '/')[:160]} |")

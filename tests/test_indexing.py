@@ -184,17 +184,85 @@ def test_mask_read_falls_back_with_data_dependent_shape():
         tracenp.compile(f, strict=True)(vec(0))
 
 
-def test_mask_assign_from_masked_read_is_correct():
-    # x[mask] = y[mask] reads y[mask], whose shape depends on the data.
+def test_mask_assign_from_masked_read():
+    # y[mask] has a data-dependent length, but assigned back with the same mask it is
+    # np.copyto(x, y, where=mask): no fallback.
     def f(x, y):
         mask = y > x
         x[mask] = y[mask]
         return x
-    f_c = tracenp.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tracenp.FallbackWarning)
-        for s in (0, 2):
-            compare_call(f, f_c, (vec(s), vec(s + 1)))
+    fc = check(f, [(vec(0), vec(1)), (vec(2), vec(3))])
+    text = str(next(iter(fc.plans().values())).graph)
+    assert "copyto" in text and "getitem" not in text
+
+
+def test_mask_assign_from_elementwise_expression_of_selections():
+    def f(m, y, s):
+        rows = m[:, 0] > 0
+        m[rows] = y[rows] * 2 + np.sin(y[rows]) - s
+        z = m.copy()
+        z[z > 1] = np.maximum(z[z > 1], y[z > 1] * 0.5) ** 2    # the mask computed thrice
+        return m, z
+    check(f, [(mat(0), mat(1), 0.5), (mat(2), mat(3), -1.5)])
+
+
+def test_augmented_mask_assignment():
+    def f(x, a):
+        x[x > 0] *= 2.0
+        x[x < -1] += 1.0
+        a[x > 0.5] -= 3             # int array, int value
+        return x, a
+    check(f, [(vec(0), np.arange(10)), (vec(1), np.arange(10) * 2)])
+
+
+def test_mask_selection_casting_matches_numpy():
+    def inplace(a, x):
+        a[x > 0] += 1.5          # float into int selection: UFuncTypeError, as in NumPy
+        return a
+
+    def assign(a, x):
+        a[x > 0] = x[x > 0] * 10  # setitem casts unsafely: truncation
+        return a
+    from tests.diffcheck import check_raises_like
+    err = check_raises_like(inplace, tracenp.compile(inplace), (np.arange(10), vec(0)))
+    assert type(err).__name__ == "UFuncTypeError"
+    check(assign, [(np.arange(10), vec(0)), (np.arange(10) * 3, vec(1))])
+
+
+def test_mask_selection_other_uses_fall_back_at_their_line():
+    def reduce_(x):
+        s = x[x > 0]
+        return s.sum()                               # <selection-sum>
+
+    def other_mask(x, y):
+        y[x > 0] = x[y > 0]                          # <selection-other-mask>
+        return y
+
+    def after_write(x, y):
+        s = x[y > 0]
+        x[0] = 100.0
+        y[y > 0] = s                                 # <selection-stale>
+        return y
+    for fn, marker in ((reduce_, "<selection-sum>"), (other_mask, "<selection-other-mask>"),
+                       (after_write, "<selection-stale>")):
+        with pytest.raises(tracenp.DataDependentShapeError) as info:
+            tracenp.compile(fn, strict=True)(*[vec(k) for k in range(fn.__code__.co_argcount)])
+        assert info.value.source.lineno == _line_of(marker), fn.__name__
+        fc = tracenp.compile(fn)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tracenp.FallbackWarning)
+            for s in (0, 1):
+                args = tuple(vec(s + 2 * k) for k in range(fn.__code__.co_argcount))
+                if fn is other_mask:
+                    args = (np.abs(args[0]), np.abs(args[1]))   # same count: eager works
+                compare_call(fn, fc, args)
+
+
+def _line_of(marker):
+    with open(__file__) as fh:
+        hits = [i for i, line in enumerate(fh, 1) if f"# {marker}" in line]
+    assert len(hits) == 1
+    return hits[0]
 
 
 def test_constant_boolean_index_is_fine():

@@ -324,3 +324,37 @@ def test_operator_chains_with_reflected_scalars():
             True ^ (x > 0), divmod(7.5, x + 2)
 
     check(fn, lambda k: (np.linspace(-2, 2, 9) + k, 0.5 + k))
+
+
+@pytest.mark.parametrize("d", ["F", "D", "e", "f", "d", "l", "L", "?"])
+def test_numpy_scalar_math_matches_eager(d):
+    """Operators between NumPy scalars run NumPy's scalar math, which is not always the
+    ufunc loop (complex products with inf/nan parts, complex comparisons with nan, abs of
+    complex): the compiled function must give what eager Python gives."""
+    def fn(x, w):
+        out = []
+        for i in range(len(x)):
+            s = x[i]                      # a NumPy scalar
+            out += [s * 2, 2 * s, s * w, s < 1, s == s, abs(s), s * s, s - x[0], s ** 2]
+            if d not in "FD?":
+                out += [divmod(s, 3), s // 2, s % 3]
+            if d in "lL?":
+                out += [s & 1, s ^ x[0], ~s, s << 1]
+            else:
+                out += [-s, +s, s / 3]
+        return out
+
+    def make(k):
+        v = special_values(np.dtype(d))
+        return (v if k == 0 else v[::-1].copy()), (2.5 if k == 0 else -0.5)
+    check(fn, make)
+
+
+def test_none_index_constant_and_returned_argument():
+    """Regression (generated replay code): a None constant (x[None]) next to a returned
+    argument."""
+    def fn(x):
+        return x[None], x, x[..., None] + 1
+
+    check(fn, lambda k: (np.array(bool(k)),))
+    check(fn, lambda k: (np.arange(3.0) + k,))

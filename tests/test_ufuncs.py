@@ -549,3 +549,37 @@ def test_two_user_ufuncs_with_the_same_name():
     def fn(x):
         return f1(x), f2(x)
     check(fn, lambda s: (np.arange(4, dtype=object) + s,), node=ufunc_node(f2))
+
+
+# ------------------------------------------------------------------ several outputs
+
+def test_multi_output_out_tuples():
+    """divmod/modf/frexp with out= tuples: partly None, aliasing the inputs, views."""
+    def into_inputs(x, y):
+        np.divmod(x, y, out=(x, y))          # reads both inputs before writing either
+        return x, y
+
+    def partly_none(x, y, q):
+        r = np.divmod(x, y, out=(q, None))
+        return r[1], r[0] is q
+
+    def into_views(x, base):
+        m, e = np.frexp(x, out=(base[0, ::2], None))
+        return m, e, base
+
+    def modf_where(x, m):
+        a, b = np.ones_like(x), np.full_like(x, 7.0)
+        np.modf(x, out=(a, b), where=m)
+        return a, b
+
+    f8 = np.dtype("d")
+    check(into_inputs, lambda s: (_grid2d(f8, s, (3, 4)), _grid2d(f8, s + 1, (3, 4))),
+          node=ufunc_node(np.divmod))
+    check(into_inputs, lambda s: (np.arange(-6, 6, dtype=np.int16) + s,
+                                  np.array([3, -2, 5, 7, -1, 4] * 2, dtype=np.int16)))
+    check(partly_none, lambda s: (_grid2d(f8, s, (3, 4)), _grid2d(f8, s + 1, (3, 4)),
+                                  np.zeros((3, 4))), node=ufunc_node(np.divmod))
+    check(into_views, lambda s: (_grid2d(f8, s, (5,)), np.zeros((2, 9))),
+          node=ufunc_node(np.frexp))
+    check(modf_where, lambda s: (_grid2d(f8, s, (3, 4)), _mask(s, (3, 4))),
+          node=ufunc_node(np.modf))

@@ -239,6 +239,16 @@ class Plan:
         self.mutates_args = bool(graph.writebacks)
         self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
         self.output_views = _output_views(graph)
+        # Outputs that were different values when traced but became one variable after
+        # simplification (CSE): eager NumPy returns distinct arrays, so copy the later ones.
+        traced = getattr(graph, "trace_outputs", graph.outputs)
+        first: dict[int, int] = {}
+        self.copy_outputs = set()
+        for k, v in enumerate(graph.outputs):
+            if isinstance(v, Var):
+                j = first.setdefault(id(v), k)
+                if j != k and traced[j] is not traced[k]:
+                    self.copy_outputs.add(k)
         unwrapped = inspect.unwrap(fn)
         self._globals = getattr(unwrapped, "__globals__", {})
         self._closure = getattr(unwrapped, "__closure__", None) or ()
@@ -286,7 +296,7 @@ class Plan:
                 return np.asarray(value)
             return value
         out, k = [], 0
-        for v in graph.outputs:
+        for pos, v in enumerate(graph.outputs):
             if isinstance(v, Var):
                 value = values[k]
                 k += 1
@@ -299,8 +309,8 @@ class Plan:
                     value = leaves[idx]
                     for step in steps:
                         value = step.apply(value)
-                elif isinstance(v, Literal) and isinstance(value, np.ndarray):
-                    value = value.copy()    # a constant: the caller gets a fresh array each call
+                elif (isinstance(v, Literal) or pos in self.copy_outputs) and isinstance(value, np.ndarray):
+                    value = value.copy()    # a constant, or a merged duplicate: a fresh array
                 elif v.aval.kind == NPSCALAR and type(value) is np.ndarray:
                     value = value[()]
                 elif v.aval.kind == ARRAY and isinstance(value, np.generic):

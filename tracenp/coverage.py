@@ -246,7 +246,7 @@ def _sweep_cell(rep: Report, name: str) -> str:
         return "FAILS: " + rep.failing[name].replace("|", "\\|")[:120]
     cell = rep.verified.get(name, "")
     if name in rep.known_bugs:
-        cell += " (known bug: see tests/function_cases.py)"
+        cell += f" (known bugs: {len(rep.known_bugs[name])}, see below)"
     return cell or "no case"
 
 
@@ -328,14 +328,20 @@ raises the same error there).
     lines += _table(["function", "reason"],
                     [[f"`{n}`", r] for n, r in sorted(catalog.EXCLUDED.items())])
     lines.append("")
+    lines.append("Whole modules:\n")
     for module, reason in catalog.EXCLUDED_MODULES.items():
         members = [n.rpartition(".")[2] for n in rep.excluded if n.startswith(module + ".")]
-        lines.append(f"- `numpy.{module}` ({reason}): " + ", ".join(f"`{m}`" for m in members))
+        lines.append(f"- `numpy.{module}`: {reason}. " + ", ".join(f"`{m}`" for m in members))
     lines.append("")
-    lines.append("Also refused on some arguments only: `np.where(condition)` with one "
-                 "argument, `np.ix_` of boolean arrays, `np.histogram`/"
-                 "`np.histogram_bin_edges` with a string `bins`, shape arguments "
-                 "(`np.reshape(x, n)`, `np.zeros(n)`, ...) that are traced values.\n")
+    checked = [r.name for r in funcs if REGISTRY[r.name].check is not None]
+    static = {r.name: REGISTRY[r.name].static_params for r in funcs
+              if REGISTRY[r.name].static_params}
+    lines.append("Refused for some arguments only (a check in the catalog says when): "
+                 + ", ".join(f"`{n}`" for n in checked) + ".  Refused when one of these arguments "
+                 "is a traced value (the catalog's `STATIC_PARAMS`): "
+                 + ", ".join(f"`{n}` ({', '.join(f'`{p}`' for p in ps)})"
+                             for n, ps in static.items())
+                 + "; and the shape arguments of the creation functions.\n")
     lines.append("## Not yet supported\n")
     if rep.missing:
         lines.append("Overridable functions that are neither traced nor excluded: "
@@ -344,6 +350,15 @@ raises the same error there).
         lines.append("None: every overridable function is traced, answered statically or "
                      "excluded with a reason.")
     if rep.swept:
+        lines.append("")
+        lines.append("## Known bugs\n")
+        lines.append("Cases of the sweep marked as expected failures (`xfail(strict=True)`): "
+                     "each must fail until the bug is fixed.\n")
+        for name, reasons in sorted(rep.known_bugs.items()):
+            for reason in reasons:
+                lines.append(f"- `{name}`: {reason}")
+        if not rep.known_bugs:
+            lines.append("None.")
         unverified = [n for n in rep.traced if n not in rep.verified]
         lines.append("")
         lines.append("Traced but not verified by the sweep: "

@@ -351,6 +351,10 @@ class TraceContext:
         out: list = []
         for leaf in leaves:
             if isinstance(leaf, Tracer):
+                if isinstance(leaf, MaskedSelection):
+                    err = leaf._refuse("returned")
+                    err.source = leaf._source
+                    raise err
                 if isinstance(leaf, GeneratorProxy):
                     raise TraceError("returning a random generator from a compiled function is "
                                      "not supported", source=user_frame(2))
@@ -373,6 +377,7 @@ class TraceContext:
             inputs, sources = [inputs[i] for i in keep], [sources[i] for i in keep]
         graph = Graph(inputs, sources, self.nodes, out, out_tree, writebacks, name)
         graph.guards = list(self.guards)
+        graph.trace_outputs = list(out)     # before any rewrite merges two of them
         return graph
 
 
@@ -572,10 +577,16 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
     # -- indexing
     def __getitem__(self, index):
         index = _guard_masks(self._trace, index)
+        selection = MaskedSelection.of(self, index)
+        if selection is not None:
+            return selection
         _check_index(index)
         return self._trace.call(GETITEM, (self, index), {})
 
     def __setitem__(self, index, value):
+        if isinstance(value, MaskedSelection):
+            value.assign_into(self, index)
+            return
         if _is_self_region(self, index, value):
             # ``x[s] = x[s]`` with the very same view: what Python runs after an augmented
             # assignment (``u[1:-1] += d`` is ``t = u[1:-1]; t += d; u[1:-1] = t``).  The
@@ -860,6 +871,186 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
     setattr(ArrayProxy, f"__{_name}__", _scalar_math_binary(_name, False))
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(ArrayProxy, f"__{_name}__", _scalar_math_unary(_name))
+
+
+class MaskedSelection(Tracer, NDArrayOperatorsMixin):
+    """``x[mask]`` with a traced boolean mask, kept lazily as the whole array and the mask.
+
+    Its number of elements depends on the data, but two uses need no number: combining
+    selections of the same mask elementwise (``y[mask] * 2 + 1``, computed with
+    ``where=mask``) and assigning one back with the same mask (``x[mask] = y[mask]``,
+    ``x[mask] += 1``: ``np.copyto(x, ..., where=mask)``).  Any other use (a reduction,
+    its shape, another index) raises DataDependentShapeError there.
+    """
+
+    __slots__ = ("_trace", "_full", "_mask", "_mask_var", "_where", "_base", "_version",
+                 "_source")
+    __array_priority__ = 1001
+
+    def __init__(self, trace: TraceContext, full: "ArrayProxy", mask: "ArrayProxy",
+                 mask_var: Var, where: Any, base: "ArrayProxy | None"):
+        self._trace = trace
+        self._full = full
+        self._mask = mask
+        self._mask_var = mask_var
+        self._where = where
+        self._base = base                      # the array read (None: a computed value)
+        self._version = base._buffer.version if base is not None else 0
+        self._source = user_frame(2)           # where the selection was made
+
+    @staticmethod
+    def of(x: "ArrayProxy", index: Any) -> "MaskedSelection | None":
+        m = index[0] if type(index) is tuple and len(index) == 1 else index
+        if not (isinstance(m, ArrayProxy) and m._value.dtype == np.bool_ and m.ndim >= 1
+                and x.shape[:m.ndim] == m.shape):
+            return None
+        where = m if m.ndim == x.ndim else m.reshape(m.shape + (1,) * (x.ndim - m.ndim))
+        return MaskedSelection(x._trace, x, m, m.graph_var, where, x)
+
+    # -- what is known without the data
+    @property
+    def dtype(self) -> np.dtype:
+        return self._full.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._full.ndim - self._mask.ndim + 1
+
+    def __repr__(self) -> str:
+        return f"Traced<{self._full._var.aval.dtype}[?] = x[mask]>"
+
+    # -- everything else needs the number of selected elements
+    def _refuse(self, what: str) -> DataDependentShapeError:
+        # (``what`` says which use; only elementwise use and assignment back with the
+        # same mask, y[mask] = x[mask] * 2 or x[mask] += 1, are traced)
+        err = DataDependentShapeError(
+            "indexing with a traced boolean mask (x[mask]) selects a data-dependent number "
+            "of elements", source=user_frame(3))
+        err.use = what
+        return err
+
+    @property
+    def graph_var(self) -> Var:
+        raise self._refuse("used by this operation")
+
+    @property
+    def shape(self):
+        raise self._refuse("asked for its shape")
+
+    @property
+    def size(self):
+        raise self._refuse("asked for its size")
+
+    def __len__(self):
+        raise self._refuse("asked for its length")
+
+    def __iter__(self):
+        raise self._refuse("iterated over")
+
+    def __bool__(self):
+        raise self._refuse("converted to a bool")
+
+    def __float__(self):
+        raise self._refuse("converted to a float")
+
+    def __int__(self):
+        raise self._refuse("converted to an int")
+
+    __index__ = __int__
+    __complex__ = __float__
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._refuse("converted to an array")
+
+    def __getitem__(self, index):
+        raise self._refuse("indexed")
+
+    def __setitem__(self, index, value):
+        raise self._refuse("written into")
+
+    def __getattr__(self, name: str):
+        if name.startswith("__array_"):
+            raise AttributeError(name)
+        raise self._refuse(f"used with .{name}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise self._refuse(f"passed to np.{getattr(func, '__name__', func)}")
+
+    def _current(self) -> None:
+        if self._base is not None and self._base._buffer.version != self._version:
+            raise self._refuse("used after the array it selects from was written")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = _normalize_out(kwargs.pop("out", None))
+        if method != "__call__" or kwargs or ufunc.nout != 1 or \
+                (out and (len(out) != 1 or out[0] is not self)):
+            raise self._refuse(f"used in {ufunc.__name__}.{method}" if method != "__call__"
+                               else f"used in {ufunc.__name__} with these arguments")
+        args, probes = [], []
+        for x in inputs:
+            if isinstance(x, MaskedSelection):
+                if not _same_value(self._trace, x._mask_var, self._mask_var) \
+                        or x._full.shape != self._full.shape:
+                    raise self._refuse("combined with a selection by another mask")
+                x._current()
+                args.append(x._full)
+                probes.append(x._full._value[:0])
+            elif isinstance(x, ScalarProxy) or type(x) in _PY_SCALARS or \
+                    isinstance(x, np.generic) or (isinstance(x, (ArrayProxy, np.ndarray))
+                                                   and x.ndim == 0):
+                args.append(x)
+                probes.append(x._value if isinstance(x, Tracer) else x)
+            else:
+                raise self._refuse(f"combined with an array in {ufunc.__name__}")
+        # The result is computed where the mask is set, into a new array: of the
+        # selection's dtype for ``sel += v`` (NumPy's casting rule for writing into a
+        # copy; ``x[mask] = sel`` then writes it back), else of the ufunc's result dtype.
+        if out:
+            dtype = self.dtype
+        else:
+            with _evaluating(self._trace), np.errstate(all="ignore"):
+                dtype = ufunc(*probes).dtype
+        full = np.empty_like(self._full, dtype=dtype)
+        ufunc(*args, out=full, where=self._where)
+        return MaskedSelection(self._trace, full, self._mask, self._mask_var, self._where, None)
+
+    def assign_into(self, x: "ArrayProxy", index: Any) -> None:
+        """``x[index] = self`` where ``index`` is this selection's mask."""
+        m = index[0] if type(index) is tuple and len(index) == 1 else index
+        if not (isinstance(m, ArrayProxy) and _same_value(self._trace, m.graph_var, self._mask_var)
+                and x.shape[:m.ndim] == m.shape and self._full.ndim == x.ndim
+                and all(f in (1, d) for f, d in zip(self._full.shape[m.ndim:], x.shape[m.ndim:]))):
+            raise self._refuse("assigned with another index")
+        self._current()
+        where = self._where if x.ndim == self._full.ndim else None
+        np.copyto(x, self._full, where=where, casting="unsafe")
+
+
+def _same_value(trace: TraceContext, a: Var, b: Var, depth: int = 6) -> bool:
+    """``a`` and ``b`` are the same variable, or made by the same (pure) op from the same
+    values (``x[y > 0] = z[y > 0]`` computes the mask twice)."""
+    if a is b:
+        return True
+    if depth == 0 or isinstance(a, Literal) or isinstance(b, Literal):
+        return isinstance(a, Literal) and isinstance(b, Literal) and a.value is b.value
+    na, nb = _producer(trace, a), _producer(trace, b)
+    if na is None or nb is None or na.op is not nb.op or na.op.effectful \
+            or isinstance(na.op, MutateOp) or len(na.inputs) != len(nb.inputs) \
+            or na.outputs.index(a) != nb.outputs.index(b):
+        return False
+    try:
+        if na.params.key() != nb.params.key():
+            return False
+    except AttributeError:
+        return False
+    return all(_same_value(trace, x, y, depth - 1) for x, y in zip(na.inputs, nb.inputs))
+
+
+def _producer(trace: TraceContext, v: Var, window: int = 256) -> Node | None:
+    for node in reversed(trace.nodes[-window:]):
+        if any(o is v for o in node.outputs):
+            return node
+    return None
 
 
 class ScalarProxy(Tracer):

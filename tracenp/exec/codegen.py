@@ -30,8 +30,11 @@ def compile_steps(interp: Any) -> Any:
     ns: dict[str, Any] = {"_mismatch": _mismatch, "getattr": getattr}
     lines = ["def run(inputs):"]
     template = interp.template
-    # constants: template slots that hold a value
-    live_consts = {s for s, v in enumerate(template) if v is not None}
+    # constants: template slots no input or step writes (None is a constant too: x[None])
+    produced = set(interp.input_slots)
+    for kind, _, _, _, out, *_ in steps:
+        produced.update(out if kind == 2 else (out,))
+    live_consts = {s for s in range(len(template)) if s not in produced}
     for s in live_consts:
         ns[f"c{s}"] = template[s]
 

@@ -80,6 +80,8 @@ def _self_sub(b, m):
     out_aval = m["_node"].outputs[0].aval
     if not _is_float(x):
         return b.full(out_aval, 0)
+    if b.fast_math:
+        return None                   # self_subtract_fast: a plain zero
     if _kind(x) == "c":
         return None
     t = out_aval.dtype.type
@@ -93,21 +95,30 @@ def _self_sub_fast(b, m):
 
 
 # ---------------------------------------------------------------- exp/log
+def _no_negative_zero(b, v):
+    """``v + 0``: -0.0 becomes +0.0 (what NumPy's exp and log return for a zero result),
+    every other value is unchanged.  Skipped under fast_math."""
+    return v if b.fast_math else b.call("add", v, 0)
+
+
 @rule("exp_of_log", "canonicalize", P("exp", P("log", X("x"))))
 def _exp_log(b, m):
-    """exp(log x) -> x where x >= 0, NaN elsewhere (NumPy's NaN for negative x kept)."""
+    """exp(log x) -> x where x >= 0, NaN elsewhere (NumPy's NaN for negative x kept, and
+    exp(log(-0.0)) = exp(-inf) = +0.0)."""
     x = m["x"]
     if _kind(x) != "f":
         return None
     keep = b.call("greater_equal", x, Const(0))
-    return b.call("where", keep, x, Const(m["_node"].outputs[0].aval.dtype.type(np.nan)))
+    out = b.call("where", keep, x, Const(m["_node"].outputs[0].aval.dtype.type(np.nan)))
+    return _no_negative_zero(b, out)
 
 
 @rule("log_of_exp", "stabilize", P("log", P("exp", X("x"))))
 def _log_exp(b, m):
-    """log(exp x) -> x (finite where exp overflows; NaN and ±inf unchanged)."""
+    """log(exp x) -> x (finite where exp overflows; NaN and ±inf unchanged, and
+    log(exp(-0.0)) = log(1) = +0.0)."""
     x = m["x"]
-    return x if _kind(x) == "f" else None
+    return _no_negative_zero(b, x) if _kind(x) == "f" else None
 
 
 # ---------------------------------------------------------------- powers
@@ -137,9 +148,9 @@ def _cube(b, m):
 @rule("pow_half_to_sqrt", "specialize", P("power", X("x"), C(test=lambda v: isinstance(v, (float, np.floating)) and v == 0.5)))
 def _pow_half(b, m):
     """power(x, 0.5) -> sqrt(x) for float32/64 (NumPy's power loop does the same; not
-    float16's)."""
+    float16's or longdouble's: they call pow, +inf at -inf and +0.0 at -0.0)."""
     x = m["x"]
-    return b.call("sqrt", x) if _kind(x) == "f" and x.aval.dtype != np.float16 else None
+    return b.call("sqrt", x) if x.aval.dtype in (np.float32, np.float64) else None
 
 
 @rule("pow_minus_one_to_reciprocal", "specialize", P("power", X("x"), C(test=_int_exponent(-1))))

@@ -107,6 +107,9 @@ def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: 
         for op in r.pattern.root_ops():
             by_op.setdefault(op, []).append(r)
     same_phase = {name for name, r in RULES.items() if r.phase == phase} | {r.name for r in rules}
+    uses = _Uses(graph)
+    cache: dict = {}          # operands per node (nodes visited keep their inputs)
+    active = frozenset(r.name for r in rules)
     producer: dict[int, Node] = {}
     subst: dict[int, Any] = {}
     nodes: list[Node] = []
@@ -116,6 +119,9 @@ def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: 
     # that memory is written later.  Such rewrites are refused in those cases.
     exposed = {v.id for v in graph.outputs if isinstance(v, Var)}
     exposed.update(v.id for _, v in graph.writebacks)
+    for n in reversed(graph.nodes):      # a view of a value exposes that value's memory
+        if n.view_of and any(o.id in exposed for o in n.outputs):
+            exposed.update(n.inputs[j].id for j in n.view_of)
     writes = any(isinstance(n.op, MutateOp) for n in graph.nodes)
     for node in graph.nodes:
         if subst and any(v.id in subst for v in node.inputs):
@@ -128,10 +134,10 @@ def apply_rules(graph: Graph, rules: list[Rule], report: OptimizeReport, phase: 
         if candidates:
             out = node.outputs[0]
             for r in candidates:
-                m = match(r.pattern, out, producer)
+                m = match(r.pattern, out, producer, cache=cache)
                 if m is None:
                     continue
-                b = Builder(node.source, r.name, producer, fast_math)
+                b = Builder(node.source, r.name, producer, fast_math, uses, active)
                 try:
                     with np.errstate(all="ignore"):
                         result = r.rewrite(b, m)
@@ -166,6 +172,26 @@ def _fresh(v: Var, built: list[Node]) -> bool:
         if any(o is v for o in n.outputs):
             return not getattr(n.op, "view", False)
     return False
+
+
+class _Uses:
+    """Consumers of each value in a graph, computed on first use (for rules that decide
+    by how a value is used)."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.map: dict[int, list] | None = None
+
+    def __call__(self, v: Any) -> list:
+        if self.map is None:
+            self.map = {}
+            for n in self.graph.nodes:
+                for i in n.inputs:
+                    self.map.setdefault(i.id, []).append(n)
+            for o in list(self.graph.outputs) + [w for _, w in self.graph.writebacks]:
+                if isinstance(o, Var):
+                    self.map.setdefault(o.id, []).append(None)
+        return self.map.get(v.id, []) if isinstance(v, Var) else []
 
 
 def _resolve(v: Var, subst: dict[int, Any]) -> Var:

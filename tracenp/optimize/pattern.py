@@ -17,7 +17,7 @@ tuple of these.  ``F(name, *args, kw=...)`` matches a call of a catalog function
 recorded as the same op): the call's arguments are bound to the function's signature,
 the first ``len(args)`` parameters are matched against ``args`` and every other argument
 the call passes must be static; they are bound as a dict under the name ``kw`` (with
-``kw=None`` the call may pass nothing else).  ``Any(*pats)`` matches the first
+``kw=None`` the call may pass nothing else).  ``Or(*pats)`` matches the first
 alternative that matches.  A name bound twice (by ``X``, or by a ``P``/``F`` given
 ``name=``) must bind the same operand.
 """
@@ -35,7 +35,7 @@ from ..graph.ops import LEAF, SLOT, CallOp, CallParams, REGISTRY, ufunc_op
 from ..graph.pytree import flatten
 from ..graph.types import ARRAY, NPSCALAR, PYSCALAR, AbstractValue
 
-__all__ = ["X", "C", "P", "F", "Any", "UfuncRef", "Const", "operands", "call_arguments",
+__all__ = ["X", "C", "P", "F", "Or", "UfuncRef", "Const", "operands", "call_arguments",
            "match", "Builder", "COMMUTATIVE"]
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "fmax", "fmin", "logical_and",
@@ -149,7 +149,7 @@ class F(Pat):
         return f"{self.ops[0]}({', '.join(list(map(repr, self.args)) + extra)})"
 
 
-class Any(Pat):
+class Or(Pat):
     """Alternatives: the first of ``pats`` that matches."""
 
     def __init__(self, *pats: Pat):
@@ -282,8 +282,12 @@ def _bind(env: dict, name: str | None, operand: Any) -> dict | None:
     return env
 
 
-def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = None) -> dict | None:
-    """Bindings if ``operand`` matches ``pat``, else None.  ``env`` is not modified."""
+def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = None,
+          cache: dict | None = None) -> dict | None:
+    """Bindings if ``operand`` matches ``pat``, else None.  ``env`` is not modified.
+
+    ``cache`` (a dict the caller keeps while the graph does not change) memoizes the
+    operands of the nodes looked at, for many patterns tried on one graph."""
     env = {} if env is None else env
     if isinstance(pat, X):
         if pat.test is not None and not pat.test(operand):
@@ -301,9 +305,9 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
         if not ok:
             return None
         return _bind(dict(env), pat.name, operand)
-    if isinstance(pat, Any):
+    if isinstance(pat, Or):
         for alt in pat.pats:
-            m = match(alt, operand, producer, env)
+            m = match(alt, operand, producer, env, cache)
             if m is not None:
                 return m
         return None
@@ -313,12 +317,18 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
     if node is None:
         return None
     if isinstance(pat, F):
-        return _match_call(pat, operand, node, producer, env)
+        return _match_call(pat, operand, node, producer, env, cache)
     if not _op_matches(pat.specs, node.op):
         return None
-    ops = operands(node)
-    if ops is None:
-        ops = _py_operands(node)
+    hit = cache.get(id(node)) if cache is not None else None
+    if hit is not None:
+        ops = hit[1]
+    else:
+        ops = operands(node)
+        if ops is None:
+            ops = _py_operands(node)
+        if cache is not None:
+            cache[id(node)] = (node, ops)   # the node kept alive: its id is not reused
     if ops is None or len(ops) != len(pat.args):
         return None
     orders = [ops]
@@ -327,7 +337,7 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
     for order in orders:
         trial: dict | None = env
         for sub, o in zip(pat.args, order):
-            trial = match(sub, o, producer, trial)
+            trial = match(sub, o, producer, trial, cache)
             if trial is None:
                 break
         else:
@@ -338,10 +348,17 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
     return None
 
 
-def _match_call(pat: F, operand: Var, node: Node, producer: dict[int, Node], env: dict) -> dict | None:
+def _match_call(pat: F, operand: Var, node: Node, producer: dict[int, Node], env: dict,
+                cache: dict | None) -> dict | None:
     if node.op.name not in pat.ops:
         return None
-    arguments = call_arguments(node)
+    hit = cache.get(("call", id(node))) if cache is not None else None
+    if hit is not None:
+        arguments = hit[1]
+    else:
+        arguments = call_arguments(node)
+        if cache is not None:
+            cache[("call", id(node))] = (node, arguments)
     if arguments is None:
         return None
     names = list(arguments)
@@ -353,7 +370,10 @@ def _match_call(pat: F, operand: Var, node: Node, producer: dict[int, Node], env
     for sub, pname in zip(pat.args, params):
         if pname not in arguments:
             return None
-        trial = match(sub, arguments[pname], producer, trial)
+        value = arguments[pname]
+        if not isinstance(value, (Var, Const)):
+            value = Const(value)            # a static argument, as for ufunc operands
+        trial = match(sub, value, producer, trial, cache)
         if trial is None:
             return None
     rest = {k: v for k, v in arguments.items() if k not in params[:len(pat.args)]}
@@ -423,19 +443,27 @@ class Builder:
     """Emits replacement nodes; every new value gets its type the way NumPy would give it.
 
     ``producer(v)`` is the node that computes ``v`` (None for inputs and constants);
-    ``fast_math`` tells a rule that the user allowed NaN, inf and signed-zero changes.
+    ``uses(v)`` the nodes that read ``v`` (None for a graph output), as the sweep began;
+    ``fast_math`` tells a rule that the user allowed NaN, inf and signed-zero changes;
+    ``active`` names the rules running in this phase (not disabled).
     """
 
     def __init__(self, source: Any, rule: str, producer: dict[int, Node] | None = None,
-                 fast_math: bool = False):
+                 fast_math: bool = False, uses: Callable[[Any], list] | None = None,
+                 active: frozenset = frozenset()):
         self.nodes: list[Node] = []
         self.source = source
         self.rule = rule
         self._producer = producer if producer is not None else {}
+        self._uses = uses
         self.fast_math = fast_math
+        self.active = active
 
     def producer(self, v: Any) -> Node | None:
         return self._producer.get(v.id) if isinstance(v, Var) else None
+
+    def uses(self, v: Any) -> list:
+        return self._uses(v) if self._uses is not None else [None]
 
     def call(self, op: Any, *args: Any, **kwargs: Any) -> Var:
         """A call ``op(*args, **kwargs)`` on Vars and Consts (or plain static values).
