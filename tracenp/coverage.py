@@ -33,7 +33,11 @@ __all__ = ["LAYERS", "layer", "Row", "array_functions", "ufuncs", "other_ops", "
            "Report", "report", "markdown", "main"]
 
 # layer name -> table keyed by op name (or "module:attribute" for one loaded lazily)
-LAYERS: dict[str, Mapping | str] = {"trace": REGISTRY}
+LAYERS: dict[str, Mapping | str] = {
+    "trace": REGISTRY,
+    "fused": "tracenp.exec.kernels:BLOCKED_OPS",          # runs inside a fused region
+    "numexpr": "tracenp.exec.numexpr_table:EXACT",        # bit-exact numexpr spelling
+}
 
 # Modules whose dispatched functions get_overridable_numpy_array_functions() only lists
 # once they are imported.
@@ -281,7 +285,8 @@ def markdown(sweep: Mapping | None = None) -> str:
                  f"tracing (creation, asarray family): {len(made)}; other ops: {len(others)}")
     lines.append("")
     lines.append("""**Layers**: each column after the category says whether a layer has the op
-(`trace`: tracenp records it as a graph node and replays it).
+(`trace`: tracenp records it as a graph node and replays it; `fused`: it can run inside a
+fused region's blocked kernel; `numexpr`: it has a bit-exact numexpr spelling).
 
 **Sweep**: the dtypes for which `tests/function_cases.py` verified the op (compiled call
 equal to eager NumPy, on two data sets of one signature, no fallback, no retrace, a node of

@@ -794,8 +794,9 @@ for _op, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
 def _fast_power(base: "ArrayProxy", exponent: Any):
     """NumPy's ``ndarray.__pow__`` shortcut: for float/complex arrays a Python int 2 or -1
     or a Python float 0.5 exponent calls square/reciprocal/sqrt (different from np.power
-    for complex values).  Returns that ufunc, or None for np.power."""
-    dtype = base._value.dtype
+    for complex values).  Returns that ufunc, or None for np.power.  ``base`` is an
+    ArrayProxy or a MaskedSelection (an ndarray in eager NumPy)."""
+    dtype = base.dtype
     if _scalar_kind(base) or dtype.kind == "O":
         return None
     t = type(exponent)
@@ -974,7 +975,35 @@ class MaskedSelection(Tracer, NDArrayOperatorsMixin):
         raise self._refuse(f"used with .{name}")
 
     def __array_function__(self, func, types, args, kwargs):
+        identity = _SELECTION_REDUCTIONS.get(func, _NONE)
+        if identity is not _NONE and len(args) == 1 and args[0] is self and not kwargs \
+                and self._mask.ndim == self._full.ndim:
+            # A full reduction of x[mask]: the same reduction of x with the unselected
+            # elements set to the identity (pairwise summation, like NumPy's on x[mask]).
+            self._current()
+            if func is np.mean:
+                total = np.sum(np.where(self._where, self._full, 0))
+                count = np.count_nonzero(self._mask)
+                if total.dtype.kind in "fc":      # NumPy divides in the sum's own dtype
+                    return np.true_divide(total, count, dtype=total.dtype)
+                return np.true_divide(total, count)
+            return func(np.where(self._where, self._full, identity))
         raise self._refuse(f"passed to np.{getattr(func, '__name__', func)}")
+
+    def sum(self):
+        return np.sum(self)
+
+    def mean(self):
+        return np.mean(self)
+
+    def prod(self):
+        return np.prod(self)
+
+    def any(self):
+        return np.any(self)
+
+    def all(self):
+        return np.all(self)
 
     def _current(self) -> None:
         if self._base is not None and self._base._buffer.version != self._version:
@@ -1024,6 +1053,12 @@ class MaskedSelection(Tracer, NDArrayOperatorsMixin):
         self._current()
         where = self._where if x.ndim == self._full.ndim else None
         np.copyto(x, self._full, where=where, casting="unsafe")
+
+
+_NONE = object()
+_SELECTION_REDUCTIONS = {np.sum: 0, np.mean: 0, np.prod: 1, np.any: False, np.all: True}
+MaskedSelection.__pow__ = _pow
+MaskedSelection.__ipow__ = _ipow
 
 
 def _same_value(trace: TraceContext, a: Var, b: Var, depth: int = 6) -> bool:

@@ -21,6 +21,22 @@ from ..optimize.fusion import Region, operands_of_call
 
 __all__ = ["run_region", "choose_kernel", "compile_region"]
 
+class _BlockedOps:
+    """The fused layer's table: an op runs inside a fused region if it is a single-output
+    ufunc (any library's) or ``where`` (see tracenp.optimize.fusion.is_elementwise)."""
+
+    def __contains__(self, name: object) -> bool:
+        from ..graph.ops import REGISTRY
+        op = REGISTRY.get(name)
+        if name == "where":
+            return True
+        ufunc = getattr(op, "ufunc", None)
+        return (ufunc is not None and getattr(op, "method", None) == "__call__"
+                and ufunc.nout == 1 and ufunc.signature is None)
+
+
+BLOCKED_OPS = _BlockedOps()
+
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _local = threading.local()

@@ -225,13 +225,16 @@ class MutateOp(Op):
         self.effectful = inner.effectful
 
     def evaluate(self, params: MutateParams, inputs: list, inplace: bool = False) -> tuple:
-        base = inputs[0]
+        base = old = inputs[0]
         if not inplace:
             base = base.copy(order="K")
         region = base
         for step in params.chain:
             region = step.apply(region)
-        args, kwargs = params.call.fill(inputs[1:])
+        operands = inputs[1:]
+        if base is not old:
+            operands = [_realias(x, old, base, region) for x in operands]
+        args, kwargs = params.call.fill(operands)
         args, kwargs = _replace_target((args, kwargs), region)
         self.fn(*args, **kwargs)
         return (base,)
@@ -261,7 +264,7 @@ class MutateOp(Op):
                 region = step.apply(region)
             args = template.copy()
             for k, j in fills:
-                args[k] = ins[j]
+                args[k] = ins[j] if inplace else _realias(ins[j], ins[0], base, region)
             if tpos:
                 args[tpos[0]] = region
                 fn(*args, **kwargs)
@@ -282,6 +285,26 @@ class MutateOp(Op):
             return f"{args[0]}[{format_index(args[1])}] = {_fmt(args[2])}"
         parts = [_fmt(a) for a in args] + [f"{k}={_fmt(v)}" for k, v in kwargs.items()]
         return f"{self.name}({', '.join(parts)})"
+
+
+def _realias(x: Any, old: Any, base: Any, region: Any) -> Any:
+    """An operand of a copying mutation, aliased as in eager NumPy.
+
+    Eager NumPy writes into the very array its operands read (``x **= y`` is
+    ``power(x, y, out=x)``), and some loops take another path when an operand *is* the
+    output (power's vector loop; complex multiply of one element): the results differ in
+    the last bit.  So the old buffer is passed as the new one, and a view of the old
+    buffer that is exactly the written region as the region itself."""
+    if x is old:
+        return base
+    if type(x) is np.ndarray and x.base is not None and type(old) is np.ndarray and \
+            x.shape == region.shape and x.strides == region.strides and \
+            x.dtype == region.dtype and base.strides == old.strides:
+        off = x.__array_interface__["data"][0] - old.__array_interface__["data"][0]
+        if off == region.__array_interface__["data"][0] - base.__array_interface__["data"][0] \
+                and 0 <= off < max(old.nbytes, 1) and np.shares_memory(x, old):
+            return region
+    return x
 
 
 def _replace_target(tree: Any, value: Any) -> Any:

@@ -69,12 +69,18 @@ class X(Pat):
     name: str
     test: Callable[[Any], bool] | None = None
 
+    def __repr__(self) -> str:
+        return self.name if self.test is None else f"{self.name}?"
+
 
 @dataclass(frozen=True)
 class C(Pat):
     value: Any = None
     test: Callable[[Any], bool] | None = None
     name: str | None = None
+
+    def __repr__(self) -> str:
+        return "const?" if self.test is not None else repr(self.value)
 
 
 @dataclass(frozen=True)
