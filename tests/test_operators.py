@@ -358,3 +358,25 @@ def test_none_index_constant_and_returned_argument():
 
     check(fn, lambda k: (np.array(bool(k)),))
     check(fn, lambda k: (np.arange(3.0) + k,))
+
+
+@pytest.mark.parametrize("d", ["F", "D", "f", "d", "e"])
+def test_inplace_operand_is_the_target(d):
+    """``z *= z`` and ``x **= x`` on arguments: NumPy's loops take another path when an
+    operand *is* the output (complex multiply of one element, power), so replay must
+    alias them as eager does, even when it writes into a copy."""
+    def square_in_place(z, w):
+        z *= z
+        w **= w
+        v = w[1:]
+        v **= v
+        return z, w
+
+    def make(k):
+        rng = np.random.default_rng(k)
+        z = np.array(rng.standard_normal() * 10 + 3j).astype(d) if d in "FD" else \
+            np.array(rng.standard_normal() * 10).astype(d)
+        w = (rng.random(17) * 3).astype(d)
+        return z, w
+    for k in range(4):
+        check(square_in_place, lambda s: make(s + 2 * k))

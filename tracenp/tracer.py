@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .errors import (ConcretizationError, DataDependentShapeError, TraceError,
+from .errors import (TracenpError, ConcretizationError, DataDependentShapeError, TraceError,
                      UnsupportedFunctionError, UnsupportedMutationError, UntracedRandomError)
 from .graph import catalog
 from .graph.ir import Graph, GraphInput, Literal, Node, Var
@@ -234,7 +234,12 @@ class TraceContext:
         if getattr(_local, "trace", None) is not self:
             raise _leaked(2)
         if op.check is not None:
-            op.check(args, kwargs)
+            try:
+                op.check(args, kwargs)
+            except TracenpError as e:
+                if e.source is None:
+                    e.source = user_frame(2)
+                raise
         if op.static_params:
             _check_static(op, args, kwargs)
         params, in_vars, in_vals, in_objs = self.split(args, kwargs)
@@ -501,6 +506,12 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
     @property
     def shape(self) -> tuple[int, ...]:
         return self._value.shape
+
+    @shape.setter
+    def shape(self, value: Any) -> None:
+        raise UnsupportedMutationError(
+            "setting .shape on an array changes it in place; tracenp does not trace that",
+            source=user_frame(2), hint="write x = x.reshape(new_shape) instead")
 
     @property
     def dtype(self) -> np.dtype:
