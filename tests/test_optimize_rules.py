@@ -117,6 +117,15 @@ ALGEBRA = {
                                  also=("float16", "longdouble")),
     "pow_minus_one_to_reciprocal": RuleCase(lambda x: np.power(x, -1.0), FLOATS),
     "div_by_power_of_two": RuleCase(lambda x: x / 4 + x / 0.5, FLOATS, also=("complex128",)),
+    # chains (tracenp/optimize/chains.py); x has an even number of elements
+    "reshape_of_reshape": RuleCase(lambda x: np.positive(x.reshape(2, -1).reshape(-1, 2)),
+                                   FLOATS + INTS, also=("complex128",)),
+    "transpose_of_transpose": RuleCase(lambda x: np.positive(x.reshape(2, -1).T.T),
+                                       FLOATS + INTS, also=("complex128",)),
+    "cast_through_exact_type": RuleCase(lambda x: np.positive(x.astype(np.float64).astype(np.float32)),
+                                        ("float16", "float32") + INTS, also=("float64",)),
+    "reduction_of_reduction": RuleCase(lambda x: np.max(x.reshape(2, -1).max(axis=0)),
+                                       FLOATS + INTS),
 }
 
 _SCALAR_STABILITY_INTS = {"softplus_from_log_one_plus_exp", "softplus_from_log1p_exp",

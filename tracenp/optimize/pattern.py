@@ -515,6 +515,12 @@ class Builder:
             if int(np.prod(new_shape)) != args[0].aval.size or any(d < 0 for d in new_shape):
                 raise ValueError("Builder.call: reshape needs the exact target shape")
             return AbstractValue(new_shape, args[0].aval.dtype, ARRAY)
+        elif cop.name == "transpose" and len(args) == 2 and isinstance(args[0], Var) and not kwargs:
+            a = args[0].aval
+            return AbstractValue(tuple(a.shape[i] for i in args[1]), a.dtype, a.kind)
+        elif cop.name == "ndarray.astype" and len(args) == 2 and isinstance(args[0], Var) and not kwargs:
+            a = args[0].aval
+            return AbstractValue(a.shape, np.dtype(args[1]), a.kind)
         else:
             raise NotImplementedError(f"Builder.call cannot type {cop.name}")
         kind = NPSCALAR if isinstance(sample, np.generic) else ARRAY
