@@ -380,3 +380,15 @@ def test_inplace_operand_is_the_target(d):
         return z, w
     for k in range(4):
         check(square_in_place, lambda s: make(s + 2 * k))
+
+
+@pytest.mark.parametrize("d", [np.dtype(c) for c in "?bhilBHILefdFD"], ids=lambda d: d.name)
+def test_cast_chains_match_eager(d):
+    """x.astype(t1).astype(t2) for every t1, t2 (the optimizer collapses some chains:
+    only where every value, inf/NaN/out-of-range included, stays the same)."""
+    codes = "?bhilBHILefdFD"
+
+    def fn(x):
+        return [x.astype(t1).astype(t2) for t1 in codes for t2 in codes]
+
+    check(fn, lambda k: (_vals(d, k),))

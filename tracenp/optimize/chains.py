@@ -73,6 +73,17 @@ def _astype_dtype(kw: dict) -> np.dtype | None:
         return None
 
 
+def _holds_exactly(src: np.dtype, dst: np.dtype) -> bool:
+    """Does ``dst`` hold every value of ``src``?  A "safe" cast is not enough: int64 ->
+    float64 is safe for NumPy but rounds above 2**53."""
+    if not np.can_cast(src, dst, "safe"):
+        return False
+    if src.kind in "iu" and dst.kind in "fc":
+        bits = src.itemsize * 8 - (src.kind == "i")
+        return bits <= np.finfo(dst).nmant + 1
+    return True
+
+
 @rule("cast_through_exact_type", "canonicalize",
       F("ndarray.astype", F("ndarray.astype", X("x"), kw="inner"), kw="outer"))
 def _cast_chain(b, m):
@@ -80,8 +91,11 @@ def _cast_chain(b, m):
     exactly (a safe cast), so the values are the same."""
     x = m["x"]
     t1, t2 = _astype_dtype(m["inner"]), _astype_dtype(m["outer"])
-    if t1 is None or t2 is None or not np.can_cast(x.aval.dtype, t1, "safe"):
+    if t1 is None or t2 is None or not _holds_exactly(x.aval.dtype, t1):
         return None
+    if t2.kind in "iu" and not (x.aval.dtype.kind in "biu" and t1.kind in "biu"):
+        return None    # float -> int of out-of-range values (inf, NaN, 1e10) depends on the
+        #                source type: uint32 -> f64 -> int8 is not uint32 -> int8
     if t2 == x.aval.dtype:
         return x
     return b.call("ndarray.astype", x, t2)
