@@ -244,7 +244,58 @@ def _build() -> None:
             _random_op(name, ORIGINALS[(np.random, name)])
 
 
+class _NdarrayMeta(type):
+    """``np.ndarray`` while tracing: the real class for every check and attribute, but a
+    call ``np.ndarray(shape, dtype)`` (NumPy's uninitialized array, like ``np.empty``) from
+    the traced function creates a traced array.  Calls with a buffer, offset or strides,
+    and calls from compiled code or another thread, get the real ndarray."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if isinstance(obj, ArrayProxy):        # a traced array is an ndarray to the user
+            return obj._var.aval.kind == "array"
+        return isinstance(obj, _REAL_NDARRAY)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, _REAL_NDARRAY)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(_REAL_NDARRAY, name)
+
+    def __getitem__(cls, item: Any) -> Any:
+        return _REAL_NDARRAY[item]
+
+    def __repr__(cls) -> str:
+        return repr(_REAL_NDARRAY)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        trace = current_trace()
+        simple = len(args) <= 3 and set(kwargs) <= {"shape", "dtype", "order"} and \
+            len(args) + len(kwargs) >= 1
+        if trace is None or trace.evaluating or not simple or _called_from_c(cls):
+            return _REAL_NDARRAY(*args, **kwargs)
+        names = ("shape", "dtype", "order")
+        bound = dict(zip(names, args))
+        bound.update(kwargs)
+        empty = ORIGINALS[(np, "empty")]
+        order = bound.get("order") or "C"
+        return _handle_create(trace, "empty", empty, (bound["shape"],),
+                              {"dtype": bound.get("dtype", float), "order": order})
+
+
+_REAL_NDARRAY = np.ndarray
+
+
+class _NdarrayWhileTracing(metaclass=_NdarrayMeta):
+    __doc__ = _REAL_NDARRAY.__doc__
+
+
+def _install_ndarray() -> None:
+    ORIGINALS[(np, "ndarray")] = _REAL_NDARRAY
+    _WRAPPERS[(np, "ndarray")] = _NdarrayWhileTracing
+
+
 _build()
+_install_ndarray()
 
 
 @contextlib.contextmanager
