@@ -123,7 +123,8 @@ ALGEBRA = {
     "transpose_of_transpose": RuleCase(lambda x: np.positive(x.reshape(2, -1).T.T),
                                        FLOATS + INTS, also=("complex128",)),
     "cast_through_exact_type": RuleCase(lambda x: np.positive(x.astype(np.float64).astype(np.float32)),
-                                        ("float16", "float32") + INTS, also=("float64",)),
+                                        ("float16", "float32", "int8", "int32", "uint8"),
+                                        also=("float64", "int64")),   # int64 -> f64 rounds
     "reduction_of_reduction": RuleCase(lambda x: np.max(x.reshape(2, -1).max(axis=0)),
                                        FLOATS + INTS),
 }

@@ -17,6 +17,7 @@ import warnings
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from .errors import (FallbackWarning, RecompileWarning, ReplayError, StaticArgumentError,
                      TraceError, TracenpError, UntracedRandomError)
@@ -81,7 +82,7 @@ _VALUE_TYPES = (int, bool, str, bytes, type(None))
 
 def _snapshot_item(v: Any) -> Any:
     t = type(v)
-    if t is np.ndarray:
+    if t is NDARRAY:
         return ("array", id(v), v.shape, v.dtype.str)
     if t in _VALUE_TYPES:
         return (t, v)
@@ -113,14 +114,14 @@ class _Unsupported(Exception):
     pass
 
 
-def _layout(a: np.ndarray) -> str:
+def _layout(a: NDARRAY) -> str:
     f = a.flags
     return ("C" if f.c_contiguous else "F" if f.f_contiguous else "S") + ("" if f.writeable else "r")
 
 
 def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
     t = type(leaf)
-    if t is np.ndarray:
+    if t is NDARRAY:
         return (leaf.shape, leaf.dtype, _layout(leaf), aliases.setdefault(id(leaf), i))
     if t is float or t is complex:
         return (t, leaf) if i in auto_static else t
@@ -128,7 +129,7 @@ def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
         return ("g", leaf.dtype)
     if t is _Static or t in _STATIC_TYPES:
         return (t, leaf)
-    if isinstance(leaf, np.ndarray):
+    if isinstance(leaf, NDARRAY):
         raise _Unsupported(f"an ndarray subclass ({t.__name__}) argument is not traced")
     if isinstance(leaf, _RNG_TYPES):
         return ("rng", t)
@@ -148,11 +149,11 @@ def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = froz
         t = type(leaf)
         if t is _Static:
             proxies.append(leaf.value)
-        elif t is np.ndarray or isinstance(leaf, np.generic):
+        elif t is NDARRAY or isinstance(leaf, np.generic):
             p = seen.get(id(leaf))
             if p is None:
-                value = np.array(leaf, copy=True, order="K") if t is np.ndarray else leaf
-                if t is np.ndarray and not leaf.flags.writeable:
+                value = np.array(leaf, copy=True, order="K") if t is NDARRAY else leaf
+                if t is NDARRAY and not leaf.flags.writeable:
                     value.flags.writeable = False
                 p = seen[id(leaf)] = ctx.wrap_arg(value, i)
             proxies.append(p)
@@ -269,7 +270,7 @@ class Plan:
                 v = self._globals[name] if kind == "global" else self._closure[index].cell_contents
             except (KeyError, ValueError):
                 return True
-            if type(v) is not np.ndarray or v.shape != saved.shape or v.dtype != saved.dtype \
+            if type(v) is not NDARRAY or v.shape != saved.shape or v.dtype != saved.dtype \
                     or not np.array_equal(v, saved):
                 return True
         for kind, index, name, aval in self.globals_types:
@@ -277,7 +278,7 @@ class Plan:
                 v = self._globals[name] if kind == "global" else self._closure[index].cell_contents
             except (KeyError, ValueError):
                 return True
-            if type(v) is not np.ndarray or v.shape != aval.shape or v.dtype != aval.dtype:
+            if type(v) is not NDARRAY or v.shape != aval.shape or v.dtype != aval.dtype:
                 return True
         return False
 
@@ -290,7 +291,7 @@ class Plan:
         if graph.out_tree == "*" and graph.outputs and isinstance(graph.outputs[0], Var) \
                 and not graph.writebacks and not isinstance(graph.outputs[0], Literal):
             v, value = graph.outputs[0], values[0]
-            if v.aval.kind == NPSCALAR and type(value) is np.ndarray:
+            if v.aval.kind == NPSCALAR and type(value) is NDARRAY:
                 return value[()]
             if v.aval.kind == ARRAY and isinstance(value, np.generic):
                 return np.asarray(value)
@@ -309,9 +310,9 @@ class Plan:
                     value = leaves[idx]
                     for step in steps:
                         value = step.apply(value)
-                elif (isinstance(v, Literal) or pos in self.copy_outputs) and isinstance(value, np.ndarray):
+                elif (isinstance(v, Literal) or pos in self.copy_outputs) and isinstance(value, NDARRAY):
                     value = value.copy()    # a constant, or a merged duplicate: a fresh array
-                elif v.aval.kind == NPSCALAR and type(value) is np.ndarray:
+                elif v.aval.kind == NPSCALAR and type(value) is NDARRAY:
                     value = value[()]
                 elif v.aval.kind == ARRAY and isinstance(value, np.generic):
                     value = np.asarray(value)
@@ -428,7 +429,7 @@ class CompiledFunction:
             keys = []
             for i, a in enumerate(args):
                 t = type(a)
-                if t is np.ndarray:
+                if t is NDARRAY:
                     keys.append((a.shape, a.dtype, _layout(a), aliases.setdefault(id(a), i)))
                 elif t is float or t is complex:
                     keys.append((t, a) if i in auto else t)
@@ -622,12 +623,12 @@ def _outside_stacklevel() -> int:
 def _private_copy(tree: Any) -> Any:
     """A deep copy of call arguments that keeps arrays read-only where they were."""
     leaves, _ = flatten(tree)
-    ro = [id(x) for x in leaves if isinstance(x, np.ndarray) and not x.flags.writeable]
+    ro = [id(x) for x in leaves if isinstance(x, NDARRAY) and not x.flags.writeable]
     memo: dict = {}
     out = copy.deepcopy(tree, memo)
     for i in ro:
         c = memo.get(i)
-        if isinstance(c, np.ndarray):
+        if isinstance(c, NDARRAY):
             c.flags.writeable = False
     return out
 
@@ -637,7 +638,7 @@ def _unstatic(leaves: list) -> list:
 
 
 def _args_overlap(leaves: list) -> bool:
-    arrays = [x for x in leaves if type(x) is np.ndarray]
+    arrays = [x for x in leaves if type(x) is NDARRAY]
     seen = set()
     uniq = []
     for a in arrays:

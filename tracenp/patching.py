@@ -20,6 +20,7 @@ import types
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from .errors import DataDependentShapeError, UntracedRandomError
 from .graph import catalog
@@ -268,6 +269,8 @@ class _NdarrayMeta(type):
         return repr(_REAL_NDARRAY)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is not _NdarrayWhileTracing:          # a subclass made meanwhile: as usual
+            return type.__call__(cls, *args, **kwargs)
         trace = current_trace()
         simple = len(args) <= 3 and set(kwargs) <= {"shape", "dtype", "order"} and \
             len(args) + len(kwargs) >= 1
@@ -282,11 +285,12 @@ class _NdarrayMeta(type):
                               {"dtype": bound.get("dtype", float), "order": order})
 
 
-_REAL_NDARRAY = np.ndarray
+_REAL_NDARRAY = NDARRAY
 
 
-class _NdarrayWhileTracing(metaclass=_NdarrayMeta):
-    __doc__ = _REAL_NDARRAY.__doc__
+class _NdarrayWhileTracing(_REAL_NDARRAY, metaclass=_NdarrayMeta):
+    """``np.ndarray`` while tracing (a subclass, so ``np.ndarray.__new__`` and subclassing
+    keep working in other threads)."""
 
 
 def _install_ndarray() -> None:

@@ -20,6 +20,7 @@ import types
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .errors import (TracenpError, ConcretizationError, DataDependentShapeError, TraceError,
@@ -43,7 +44,7 @@ def current_trace() -> "TraceContext | None":
 
 
 def _root(a: Any) -> Any:
-    while isinstance(getattr(a, "base", None), np.ndarray):
+    while isinstance(getattr(a, "base", None), NDARRAY):
         a = a.base
     return a
 
@@ -92,7 +93,7 @@ class TraceContext:
         self.rng_expected: Any = None
         self.global_proxies: dict[int, ArrayProxy] = {}
         # (source, contents): a global mask the graph depends on by value (see _guard_masks)
-        self.guards: list[tuple[GraphInput, np.ndarray]] = []
+        self.guards: list[tuple[GraphInput, NDARRAY]] = []
         if fn is not None:
             self._scan_globals(fn)
 
@@ -101,7 +102,7 @@ class TraceContext:
         fn = inspect.unwrap(fn)
         g = getattr(fn, "__globals__", {})
         for name, value in list(g.items()):
-            if type(value) is np.ndarray:
+            if type(value) is NDARRAY:
                 self.globals_map[id(value)] = GraphInput("global", name=name)
         closure = getattr(fn, "__closure__", None) or ()
         for i, cell in enumerate(closure):
@@ -109,7 +110,7 @@ class TraceContext:
                 value = cell.cell_contents
             except ValueError:
                 continue
-            if type(value) is np.ndarray:
+            if type(value) is NDARRAY:
                 self.globals_map[id(value)] = GraphInput("closure", index=i)
 
     def traced_function(self, fn: Callable) -> Callable:
@@ -133,7 +134,7 @@ class TraceContext:
         new_globals = None
         for name in names:
             v = g.get(name)
-            if type(v) is np.ndarray:
+            if type(v) is NDARRAY:
                 if new_globals is None:
                     new_globals = dict(g)
                 new_globals[name] = self._global_proxy(v, GraphInput("global", name=name))
@@ -144,7 +145,7 @@ class TraceContext:
                 v = cell.cell_contents
             except ValueError:
                 continue
-            if type(v) is np.ndarray:
+            if type(v) is NDARRAY:
                 new_cells[i] = types.CellType(self._global_proxy(v, GraphInput("closure", index=i)))
         if new_globals is None and all(a is b for a, b in zip(new_cells, cells)):
             return fn
@@ -155,7 +156,7 @@ class TraceContext:
         new.__dict__.update(fn.__dict__)
         return new
 
-    def _global_proxy(self, value: np.ndarray, source: GraphInput) -> "ArrayProxy":
+    def _global_proxy(self, value: NDARRAY, source: GraphInput) -> "ArrayProxy":
         proxy = self.global_proxies.get(id(value))
         if proxy is None:
             var = self.literals.get(id(value))
@@ -178,11 +179,11 @@ class TraceContext:
         key = id(value)
         var = self.literals.get(key)
         if var is None:
-            src = self.globals_map.get(key) if isinstance(value, np.ndarray) else None
+            src = self.globals_map.get(key) if isinstance(value, NDARRAY) else None
             if src is not None:
                 var = self.new_input(value, src)
             else:
-                var = Literal(value, borrowed=isinstance(value, np.ndarray))
+                var = Literal(value, borrowed=isinstance(value, NDARRAY))
             self.literals[key] = var
             self.keepalive.append(value)
         return var
@@ -207,7 +208,7 @@ class TraceContext:
                                  "do not keep traced arrays in globals between calls",
                                  source=user_frame(2))
             return leaf.graph_var, leaf._value
-        if type(leaf) is np.ndarray:
+        if type(leaf) is NDARRAY:
             var = self.literal(leaf)
             return var, leaf
         return None
@@ -273,9 +274,9 @@ class TraceContext:
     def _aliases(self, op: Op, in_vals: list, outs: list) -> tuple[int, ...]:
         if not outs:
             return ()
-        roots = {id(_root(o)) for o in outs if isinstance(o, np.ndarray)}
+        roots = {id(_root(o)) for o in outs if isinstance(o, NDARRAY)}
         alias = tuple(i for i, v in enumerate(in_vals)
-                      if isinstance(v, np.ndarray) and id(_root(v)) in roots)
+                      if isinstance(v, NDARRAY) and id(_root(v)) in roots)
         if op.view and in_vals and 0 not in alias:
             alias = (0,) + alias
         return alias
@@ -286,10 +287,10 @@ class TraceContext:
             return ScalarProxy(self, var, value, frozenset())
         if var.aval.kind == OPAQUE:
             return GeneratorProxy(self, var, value)
-        if isinstance(value, np.ndarray):
+        if isinstance(value, NDARRAY):
             root = _root(value)
             for pos, v in enumerate(in_vals):
-                if isinstance(v, np.ndarray) and _root(v) is root:
+                if isinstance(v, NDARRAY) and _root(v) is root:
                     src = in_objs[pos]
                     if isinstance(src, ArrayProxy):
                         return self._view_proxy(node, j, value, src, pos)
@@ -364,7 +365,7 @@ class TraceContext:
                     raise TraceError("returning a random generator from a compiled function is "
                                      "not supported", source=user_frame(2))
                 out.append(leaf.graph_var)
-            elif isinstance(leaf, np.ndarray):
+            elif isinstance(leaf, NDARRAY):
                 out.append(self.literal(leaf))
             else:
                 out.append(leaf)
@@ -402,7 +403,7 @@ class _evaluating:
 
 
 def _is_value(v: Any) -> bool:
-    return isinstance(v, (np.ndarray, np.generic, float, complex, np.random.Generator,
+    return isinstance(v, (NDARRAY, np.generic, float, complex, np.random.Generator,
                           np.random.RandomState)) or type(v) is int or type(v) is bool
 
 
@@ -628,7 +629,7 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
                                        source=user_frame(2))
 
     def __getattr__(self, name: str):
-        if hasattr(np.ndarray, name) and not name.startswith("__array_"):
+        if hasattr(NDARRAY, name) and not name.startswith("__array_"):
             # (__array_struct__/__array_interface__: compiled code asking for the memory;
             # NumPy then tries __array__, which explains the problem)
             raise UnsupportedFunctionError(f"ndarray.{name} is not traced by tracenp",
@@ -1036,7 +1037,7 @@ class MaskedSelection(Tracer, NDArrayOperatorsMixin):
                 args.append(x._full)
                 probes.append(x._full._value[:0])
             elif isinstance(x, ScalarProxy) or type(x) in _PY_SCALARS or \
-                    isinstance(x, np.generic) or (isinstance(x, (ArrayProxy, np.ndarray))
+                    isinstance(x, np.generic) or (isinstance(x, (ArrayProxy, NDARRAY))
                                                    and x.ndim == 0):
                 args.append(x)
                 probes.append(x._value if isinstance(x, Tracer) else x)
@@ -1187,7 +1188,7 @@ def _py_binary(name: str, ufunc, reflected: bool):
     def method(self, other):
         if isinstance(other, ScalarProxy) or type(other) in _PY_SCALARS or _scalar_kind(other):
             return self._py(name, other, self) if reflected else self._py(name, self, other)
-        if isinstance(other, (ArrayProxy, np.ndarray, np.generic)):
+        if isinstance(other, (ArrayProxy, NDARRAY, np.generic)):
             return ufunc(other, self) if reflected else ufunc(self, other)
         return NotImplemented
     return method

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from ..errors import ReplayError
 from ..graph.ir import Graph, Literal, Node, Var
@@ -242,6 +243,6 @@ def _needs_check(node: Node) -> bool:
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, (np.ndarray, np.generic)):
+    if isinstance(value, (NDARRAY, np.generic)):
         return f"{value.dtype}{list(value.shape)}"
     return type(value).__name__

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from ..config import config
 from ..graph.ir import Var
@@ -175,13 +176,13 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
     region = prog.region
     shape = region.shape
     outs = [np.empty(shape, v.aval.dtype) for v in region.outputs] if prog.reduce is None else []
-    flat = all(not isinstance(x, np.ndarray) or x.ndim == 0 or
+    flat = all(not isinstance(x, NDARRAY) or x.ndim == 0 or
                (x.shape == shape and x.flags.c_contiguous) for x in inputs)
     if flat:
-        ins = [x.reshape(-1) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
+        ins = [x.reshape(-1) if isinstance(x, NDARRAY) and x.ndim else x for x in inputs]
         outs_v = [o.reshape(-1) for o in outs]
         total, per_unit, inner = int(np.prod(shape)), 1, ()
-        sliced = [isinstance(x, np.ndarray) and x.ndim == 1 for x in ins]
+        sliced = [isinstance(x, NDARRAY) and x.ndim == 1 for x in ins]
     else:
         ins, outs_v = inputs, outs
         total, inner = shape[0], shape[1:]
@@ -189,7 +190,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         for d in inner:
             per_unit *= d
         nd = len(shape)
-        sliced = [isinstance(x, np.ndarray) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
+        sliced = [isinstance(x, NDARRAY) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
                   for x in ins]
     units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
     chunks = [(c, a, min(a + units, total)) for c, a in enumerate(range(0, total, units))]

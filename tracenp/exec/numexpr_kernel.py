@@ -25,6 +25,7 @@ import math
 from typing import Any
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from ..graph.ir import Literal, Var
 from ..optimize.fusion import Region, operands_of_call
@@ -118,7 +119,7 @@ def run_numexpr(region: Region, inputs: list) -> tuple:
     prog = numexpr_program(region)
     args = [x for v, x in zip(region.inputs, inputs) if not (isinstance(v, Literal) and v.aval.ndim == 0)]
     out = np.empty(region.shape, region.outputs[0].aval.dtype)
-    args = [np.broadcast_to(a, region.shape) if isinstance(a, np.ndarray) and a.shape != region.shape
+    args = [np.broadcast_to(a, region.shape) if isinstance(a, NDARRAY) and a.shape != region.shape
             else a for a in args]
     prog.compiled(*args, out=out, order="K", casting="no", ex_uses_vml=False)
     return (out,)

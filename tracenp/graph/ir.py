@@ -4,6 +4,7 @@ Nodes are kept in a list in execution order (a topological order).  Every walk i
 iterative, so graphs of any size are safe from the recursion limit.
 """
 from __future__ import annotations
+from tracenp._ndarray import NDARRAY
 
 import itertools
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Literal(Var):
 
 def _short_value(v: Any) -> str:
     import numpy as np
-    if isinstance(v, np.ndarray):
+    if isinstance(v, NDARRAY):
         if v.size <= 4:
             return np.array2string(v, separator=",").replace("\n", "")
         return f"<{abstractify(v).short()}>"

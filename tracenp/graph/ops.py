@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from .pytree import LEAF, flatten, unflatten
 
@@ -73,7 +74,7 @@ class CallParams:
 def _hashable(x: Any) -> Any:
     if isinstance(x, slice):
         return ("slice", x.start, x.stop, x.step)
-    if isinstance(x, np.ndarray):
+    if isinstance(x, NDARRAY):
         return ("array", id(x))
     try:
         hash(x)
@@ -138,7 +139,7 @@ class _Name(str):
 
 
 def _fmt(x: Any) -> str:
-    if isinstance(x, np.ndarray):
+    if isinstance(x, NDARRAY):
         return f"<{x.dtype}{list(x.shape)}>" if x.size > 4 else repr(x.tolist())
     if isinstance(x, slice):
         return _fmt_slice(x)
@@ -297,7 +298,7 @@ def _realias(x: Any, old: Any, base: Any, region: Any) -> Any:
     buffer that is exactly the written region as the region itself."""
     if x is old:
         return base
-    if type(x) is np.ndarray and x.base is not None and type(old) is np.ndarray and \
+    if type(x) is NDARRAY and x.base is not None and type(old) is NDARRAY and \
             x.shape == region.shape and x.strides == region.strides and \
             x.dtype == region.dtype and base.strides == old.strides:
         off = x.__array_interface__["data"][0] - old.__array_interface__["data"][0]

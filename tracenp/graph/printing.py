@@ -1,5 +1,6 @@
 """A readable listing of a graph, in the style of ``jax.make_jaxpr``."""
 from __future__ import annotations
+from tracenp._ndarray import NDARRAY
 
 from typing import Any
 
@@ -38,9 +39,9 @@ def var_namer():
 def _literal(v: Literal) -> str:
     import numpy as np
     val = v.value
-    if isinstance(val, np.ndarray) and val.size > 4:
+    if isinstance(val, NDARRAY) and val.size > 4:
         return f"<{v.aval.short()}>"
-    if isinstance(val, np.ndarray):
+    if isinstance(val, NDARRAY):
         return f"array({val.tolist()!r}, {val.dtype})"
     if isinstance(val, np.generic):
         return f"{val.dtype}({val.item()!r})"

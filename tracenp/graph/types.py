@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 __all__ = ["AbstractValue", "abstractify", "ARRAY", "NPSCALAR", "PYSCALAR", "OPAQUE"]
 
@@ -67,7 +68,7 @@ def abstractify(value: Any) -> AbstractValue:
     t = type(value)
     if t in _PY_DTYPE:
         return AbstractValue((), _PY_DTYPE[t], PYSCALAR)
-    if isinstance(value, np.ndarray):
+    if isinstance(value, NDARRAY):
         return AbstractValue(value.shape, value.dtype, ARRAY)
     if isinstance(value, np.generic):
         return AbstractValue((), value.dtype, NPSCALAR)

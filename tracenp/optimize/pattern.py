@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from tracenp._ndarray import NDARRAY
 
 from ..graph.ir import Literal, Node, Var
 from ..graph.ops import LEAF, SLOT, CallOp, CallParams, REGISTRY, ufunc_op
@@ -305,7 +306,7 @@ def match(pat: Pat, operand: Any, producer: dict[int, Node], env: dict | None = 
         v = operand.value
         try:
             ok = pat.test(v) if pat.test is not None else (
-                type(v) not in (str, bytes) and not isinstance(v, np.ndarray) and bool(v == pat.value))
+                type(v) not in (str, bytes) and not isinstance(v, NDARRAY) and bool(v == pat.value))
         except (TypeError, ValueError):
             return None
         if not ok:
