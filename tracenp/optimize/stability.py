@@ -52,20 +52,30 @@ def _plus_zero(b, v):
     return v if b.fast_math else b.call("add", v, 0)
 
 
+def softplus(b, x):
+    """log(1 + exp(x)) without overflow or lost digits.  float32/float64: max(x, 0) +
+    log1p(exp(-|x|)) (NumPy's logaddexp formula, with vectorized loops: about 4x faster
+    than np.logaddexp's scalar loop); other dtypes: logaddexp(0, x) (one rounding)."""
+    if x.aval.dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        tail = b.call("log1p", b.call("exp", b.call("negative", b.call("absolute", x))))
+        return b.call("add", b.call("maximum", x, 0), tail)
+    return b.call("logaddexp", 0, x)
+
+
 # ------------------------------------------------------------------ log1p / expm1 / softplus
 @rule("softplus_from_log_one_plus_exp", "stabilize", P("log", P("add", C(1), P("exp", X("x")))))
 def _softplus(b, m):
     """log(1 + exp(x)) -> logaddexp(0, x): no overflow for large x, no lost digits for
     negative x."""
     x = m["x"]
-    return b.call("logaddexp", 0, x) if _realish(x) else None
+    return softplus(b, x) if _realish(x) else None
 
 
 @rule("softplus_from_log1p_exp", "stabilize", P("log1p", P("exp", X("x"))))
 def _softplus_log1p(b, m):
-    """log1p(exp(x)) -> logaddexp(0, x) (exp(x) overflows for x > 709)."""
+    """log1p(exp(x)) -> softplus(x) (exp(x) overflows for x > 709)."""
     x = m["x"]
-    return b.call("logaddexp", 0, x) if _realish(x) else None
+    return softplus(b, x) if _realish(x) else None
 
 
 def _log1mexp(b, x, plus_zero: bool = True):
@@ -134,15 +144,16 @@ def _sigmoid(b, x):
     e/(1+e) below (no warnings, and the subnormal range that exp(-x) overflowing loses)."""
     e = b.call("exp", b.call("negative", b.call("absolute", x)))
     d = b.call("add", 1, e)
-    return b.call("where", b.call("greater_equal", x, 0), b.call("divide", 1, d), b.call("divide", e, d))
+    # where(x >= 0, 1, e) / d: one division for both branches (the same two formulas)
+    return b.call("divide", b.call("where", b.call("greater_equal", x, 0), 1, e), d)
 
 
 _E = P("exp", P("negative", P("absolute", X("x"))), name="_e")
 SIGMOID = Or(
     P(_DIVIDE, C(1), P("add", C(1), P("exp", P("negative", X("x"))))),          # 1/(1+exp(-x))
     P(_DIVIDE, P("exp", X("x")), P("add", C(1), P("exp", X("x")))),             # exp(x)/(1+exp(x))
-    F("where", P("greater_equal", X("x"), C(0)),                                 # _sigmoid's form
-      P(_DIVIDE, C(1), P("add", C(1), _E)), P(_DIVIDE, _E, P("add", C(1), _E))),
+    P(_DIVIDE, F("where", P("greater_equal", X("x"), C(0)), C(1), _E),          # _sigmoid's form
+      P("add", C(1), _E)),
 )
 """A sigmoid of ``x`` as users write it, or as the sigmoid rules emit it."""
 
