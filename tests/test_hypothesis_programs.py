@@ -335,16 +335,27 @@ def _draw_step(draw, pool, weak_flags, n_in, prog) -> tuple[Step | None, bool]:
     return None, False
 
 
-def run_program(prog: Program) -> None:
-    f = tracenp.compile(prog, disable=ACCURACY_RULES)
+ALL_RULES = sorted(RULES) + ["cse", "constant_folding"]
+
+
+def run_program(prog: Program, rules: bool = True) -> None:
+    """Compile with the exact rules on (the accuracy rewrites off), or with every rule and
+    structural pass off: both must equal eager NumPy (the optimizer's correctness net)."""
+    f = tracenp.compile(prog, disable=ACCURACY_RULES if rules else ALL_RULES)
     f.__name__ = "program"
-    check(prog, prog.make_args, compiled=f, where=repr(prog))
+    check(prog, prog.make_args, compiled=f, where=repr(prog) + ("" if rules else " [no rules]"))
 
 
 @DEFAULT
 @given(programs())
 def test_random_programs(prog):
     run_program(prog)
+
+
+@DEFAULT
+@given(programs())
+def test_random_programs_without_rules(prog):
+    run_program(prog, rules=False)
 
 
 @pytest.mark.slow
