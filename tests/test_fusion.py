@@ -11,6 +11,12 @@ from tracenp.optimize.fusion import FusedOp
 from tests.oracle import assert_same
 
 N = 3 * config.min_fuse_elements + 17          # several blocks, a ragged last one
+
+
+@pytest.fixture(autouse=True)
+def _fuse_every_region(monkeypatch):
+    """These tests are about the kernels: regions are fused whatever the cost model says."""
+    monkeypatch.setattr(config, "min_fuse_work", 0)
 # The kernels are tested bit for bit: rewrite rules (which may improve accuracy) are off.
 NO_RULES = {"disable": frozenset(RULES)}
 
@@ -120,6 +126,17 @@ def test_errstate_raise_reaches_worker_threads():
     with np.errstate(divide="raise"):
         with pytest.raises(FloatingPointError):
             c(x)
+
+
+def test_cost_model_keeps_cheap_regions_op_by_op(monkeypatch):
+    monkeypatch.setattr(config, "min_fuse_work", 2_500_000)
+    x = np.random.default_rng(12).standard_normal(100_000)
+    cheap = lambda x: np.sum((x - 1.0) * (x + 1.0))
+    costly = lambda x: np.exp(-x * x) * np.sin(x)
+    assert len(_fused_nodes(cheap, x)) == 0
+    assert len(_fused_nodes(costly, x)) == 1
+    _check(cheap, x, fused=0)
+    _check(costly, x, fused=1)
 
 
 def test_small_inputs_are_not_fused():

@@ -19,6 +19,7 @@ class Config:
     threads: int = os.cpu_count() or 1
     chunk_bytes: int = 1 << 18
     min_fuse_elements: int = 1 << 15
+    min_fuse_work: int = 2_500_000   # elements x per-element op cost (optimize.fusion._OP_COST)
     kernel: str = "auto"          # "auto", "blocked", "numexpr" (where it qualifies), "numpy"
     numexpr_min_ops: int = 6      # auto: exact arithmetic regions at least this long use numexpr
 

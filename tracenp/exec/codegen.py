@@ -51,6 +51,9 @@ def compile_steps(interp: Any) -> Any:
         if kind == 0:
             lines.append(f"    v{out} = f{k}({args})")
             assigned.add(out)
+        elif kind == 3:
+            lines.append(f"    v{out} = f{k}({args}, out={ref(kwargs)})")
+            assigned.add(out)
         elif kind == 1:
             ns[f"k{k}"] = kwargs
             lines.append(f"    v{out} = f{k}({args}{', ' if args else ''}**k{k})")

@@ -200,7 +200,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
     n_threads = min(config.threads, len(chunks))
 
     def work(group: list[tuple[int, int]]) -> None:
-        scratch = [np.empty(units * per_unit, dt) for dt in prog.tmp_dtypes]
+        scratch = _scratch(prog.tmp_dtypes, units * per_unit)
         with np.errstate(**err):
             for c, a, b in group:
                 n = b - a
@@ -234,6 +234,23 @@ def _combine(name: str, partials: list, count: int):
     if name == "mean":
         return np.true_divide(np.sum(arr), count)
     return np.max(arr) if name in ("max", "amax") else np.min(arr)
+
+
+def _scratch(dtypes: list, n: int) -> list:
+    """This thread's scratch buffers, one per intermediate value, of at least ``n`` items:
+    allocated once per thread and size, reused by every later block and call."""
+    pool = getattr(_local, "scratch", None)
+    if pool is None:
+        pool = _local.scratch = {}
+    out, used = [], {}
+    for dt in dtypes:
+        k = used[dt] = used.get(dt, -1) + 1
+        key = (dt, k)
+        buf = pool.get(key)
+        if buf is None or buf.size < n:
+            buf = pool[key] = np.empty(n, dt)
+        out.append(buf)
+    return out
 
 
 def _run_steps(steps: list, ins: list, tmp: list, outs: list) -> None:

@@ -182,8 +182,8 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
     for r, members in regions.items():
         if len(members) < min_size:
             continue
-        if config.kernel == "auto" and _size(shapes[r]) < config.min_fuse_elements:
-            continue        # small: op by op is the cheapest path (no kernel to set up)
+        if config.kernel == "auto" and not worth_fusing([graph.nodes[i] for i in members], shapes[r]):
+            continue        # small or cheap: op by op is the cheapest path
         member_set = set(members)
         body = [graph.nodes[i] for i in members]
         inside = {o.id for n in body for o in n.outputs}
@@ -243,6 +243,33 @@ def _closing_reduction(graph: Graph, outputs: list[Var], consumers: dict, final:
     if outputs[0].aval.size == 0:
         return None
     return k
+
+
+# Relative cost per element of an op (a cheap IEEE op is 1): the cost model's one table.
+_OP_COST = {**{n: 20 for n in """exp exp2 expm1 log log2 log10 log1p sin cos tan sinh cosh
+                tanh arcsin arccos arctan arctan2 arcsinh arccosh arctanh power float_power
+                logaddexp logaddexp2 hypot cbrt""".split()},
+            "sqrt": 4, "divide": 2, "true_divide": 2, "floor_divide": 4, "remainder": 4,
+            "where": 2}
+
+
+def work_of(nodes: list[Node]) -> int:
+    """The cost model's work per element of a region (foreign ufuncs, like scipy's erf,
+    count as transcendental)."""
+    total = 0
+    for n in nodes:
+        name = n.op.name
+        foreign = getattr(n.op, "ufunc", None) is not None and getattr(np, name, None) is None
+        total += 20 if foreign else _OP_COST.get(name, 1)
+    return total
+
+
+def worth_fusing(nodes: list[Node], shape: tuple) -> bool:
+    """Blocked kernels pay for threads and blocks; NumPy's own op-by-op path (with its
+    temporaries elided by the plan) wins for small or cheap regions (measured: docs/kernels.md)."""
+    from ..config import config
+    size = _size(shape)
+    return size >= config.min_fuse_elements and size * work_of(nodes) >= config.min_fuse_work
 
 
 def _size(shape: tuple) -> int:
