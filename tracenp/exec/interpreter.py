@@ -85,6 +85,18 @@ def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> t
     return 2, (lambda ins: op.evaluate(params, ins)), None, None
 
 
+def _elide_if_c_order(fn: Callable, k: int) -> Callable:
+    """``fn(*args)`` writing into ``args[k]`` when every array operand is C-ordered (then
+    NumPy's result would be C-ordered too), else allocating as NumPy does."""
+    def call(*args):
+        d = args[k]
+        if d.flags.c_contiguous and all(type(a) is not NDARRAY or a.flags.c_contiguous
+                                        for a in args):
+            return fn(*args, out=d)
+        return fn(*args)
+    return call
+
+
 def reusable_inputs(graph: Graph, results: list[Var]) -> dict[int, Var]:
     """For plain ufunc nodes, an input whose buffer the node may write its result into
     (``out=``): a fresh array made by an earlier node of the plan, read by nothing after
@@ -239,7 +251,10 @@ class Interpreter:
                 reuse = reusable.get(i)
                 if kind == 0 and reuse is not None:
                     # NumPy's temporary elision, decided once: write into a dead input
-                    kind, kwargs = 3, slot[reuse.id]
+                    if reuse.aval.ndim <= 1:
+                        kind, kwargs = 3, slot[reuse.id]
+                    else:            # keep NumPy's output layout: only into C-order inputs
+                        fn = _elide_if_c_order(fn, arg_slots.index(slot[reuse.id]))
             steps.append((kind, fn, arg_slots, kwargs, out, tuple(frees), checks, node))
         self.steps = steps
         self.template = template
