@@ -32,7 +32,7 @@ from workloads import WORKLOADS, jax_kernels, numba_kernels  # noqa: E402
 
 import tracenp  # noqa: E402
 
-IMPLS = ["numpy", "numexpr", "numba", "jax", "tracenp"]
+IMPLS = ["numpy", "tracenp", "numexpr", "numba", "jax"]   # peers with thread pools last
 PEERS = ["numexpr", "numba", "jax"]
 
 
