@@ -28,7 +28,7 @@ from .graph.pytree import flatten, unflatten
 from .graph.types import ARRAY, NPSCALAR
 from .optimize import eliminate_dead_code
 from .patching import legacy_rng_token, patched_numpy
-from .tracer import TraceContext, Tracer, _local, current_trace
+from .tracer import TraceContext, _local, current_trace
 
 __all__ = ["compile", "make_graph", "CompiledFunction", "trace"]
 

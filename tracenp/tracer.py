@@ -12,9 +12,7 @@ produces the buffer's next value, and stale views re-derive their variable on ne
 """
 from __future__ import annotations
 
-import copy as _copy
 import inspect
-import operator
 import threading
 import types
 from typing import Any, Callable
@@ -32,7 +30,7 @@ from .graph.ops import (GETITEM, LEAF, SETITEM, TARGET, CallOp, CallParams, Muta
                         ufunc_out_op)
 from .graph.pytree import flatten, unflatten
 from .graph.source import user_frame
-from .graph.types import ARRAY, NPSCALAR, OPAQUE, PYSCALAR, AbstractValue, abstractify
+from .graph.types import ARRAY, NPSCALAR, OPAQUE, PYSCALAR, abstractify
 
 __all__ = ["TraceContext", "ArrayProxy", "ScalarProxy", "current_trace", "is_tracer"]
 
@@ -271,7 +269,7 @@ class TraceContext:
             proxies[i] = self._wrap_output(node, j, out_leaves[i], in_objs, in_vals)
         return proxies[0] if out_tree == LEAF else unflatten(out_tree, proxies)
 
-    def _aliases(self, op: Op, in_vals: list, outs: list) -> tuple[int, ...]:
+    def _aliases(self, op: CallOp, in_vals: list, outs: list) -> tuple[int, ...]:
         if not outs:
             return ()
         roots = {id(_root(o)) for o in outs if isinstance(o, NDARRAY)}
@@ -331,8 +329,8 @@ class TraceContext:
                 source=user_frame(3))
         if target._chain is None:
             raise UnsupportedMutationError(
-                f"an in-place write goes through a view tracenp cannot follow "
-                f"(made by an op with several traced inputs)", source=user_frame(3))
+                "an in-place write goes through a view tracenp cannot follow "
+                "(made by an op with several traced inputs)", source=user_frame(3))
         call_params, in_vars, in_vals, _ = self.split(args, kwargs)
         op = _mutate_op(inner)
         params = MutateParams(_resolve_chain(target._chain), call_params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from tracenp._ndarray import NDARRAY
@@ -100,9 +100,6 @@ class _Program:
         self.out_slice = slice(n_in + n_tmp, n_in + n_tmp + n_out)
         self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
                             + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
-
-    def numexpr_text(self) -> None:
-        return None
 
 
 def _is_const_literal(v: Var) -> bool:

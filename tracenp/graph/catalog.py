@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataDependentShapeError
-from .ops import REGISTRY, CallOp, register, ufunc_op
+from .ops import CallOp, register, ufunc_op
 
 __all__ = ["FUNCTIONS", "EXCLUDED", "EXCLUDED_MODULES", "CREATION", "RANDOM", "PY_OPERATORS",
            "lookup_name", "qualified_name", "excluded_reason"]

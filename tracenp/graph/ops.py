@@ -8,7 +8,7 @@ with the node's input values, so replay runs exactly the NumPy code the user wro
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -345,7 +345,7 @@ def _ufunc_name(ufunc: np.ufunc) -> str:
     name = ufunc.__name__
     if getattr(np, name, None) is ufunc:
         return name
-    module = type(ufunc).__module__ if False else getattr(ufunc, "__module__", None)
+    module = getattr(ufunc, "__module__", None)
     return f"{module}.{name}" if module and module != "numpy" else f"ufunc:{name}"
 
 

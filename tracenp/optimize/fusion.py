@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph.ir import Graph, Literal, Node, Var
+from ..graph.ir import Graph, Node, Var
 from ..graph.ops import Op
 from .pattern import operands
 

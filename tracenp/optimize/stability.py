@@ -206,7 +206,7 @@ def _reduction(x, kw: dict):
         return None
     shape = x.aval.shape
     try:
-        kept = reduced_shape(shape, axis, True)
+        reduced_shape(shape, axis, True)      # validates axis
     except (TypeError, ValueError):
         return None
     ndim = len(shape)
