@@ -240,6 +240,12 @@ class Plan:
         self.mutates_args = bool(graph.writebacks)
         self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
         self.output_views = _output_views(graph)
+        self._arg_index = ([s.index for s in graph.input_sources]
+                           if all(s.kind == "arg" for s in graph.input_sources) else None)
+        first = graph.outputs[0] if graph.outputs else None
+        self._single_kind = (first.aval.kind if graph.out_tree == "*" and isinstance(first, Var)
+                             and not graph.writebacks and not isinstance(first, Literal)
+                             else None)
         # Outputs that were different values when traced but became one variable after
         # simplification (CSE): eager NumPy returns distinct arrays, so copy the later ones.
         traced = getattr(graph, "trace_outputs", graph.outputs)
@@ -283,19 +289,21 @@ class Plan:
         return False
 
     def __call__(self, leaves: list, out_tree: Any) -> Any:
-        values = self.executor.run(self.read_inputs(leaves))
+        if self._arg_index is not None:           # every input is an argument leaf
+            values = self.executor.run([leaves[i] for i in self._arg_index])
+        else:
+            values = self.executor.run(self.read_inputs(leaves))
         graph = self.graph
+        if self._single_kind is not None:         # one plain output, nothing written back
+            value = values[0]
+            if self._single_kind == NPSCALAR and type(value) is NDARRAY:
+                return value[()]
+            if self._single_kind == ARRAY and isinstance(value, np.generic):
+                return np.asarray(value)
+            return value
         n_out = len(values) - len(graph.writebacks)
         for (idx, _), value in zip(graph.writebacks, values[n_out:]):
             np.copyto(leaves[idx], value, casting="unsafe")
-        if graph.out_tree == "*" and graph.outputs and isinstance(graph.outputs[0], Var) \
-                and not graph.writebacks and not isinstance(graph.outputs[0], Literal):
-            v, value = graph.outputs[0], values[0]
-            if v.aval.kind == NPSCALAR and type(value) is NDARRAY:
-                return value[()]
-            if v.aval.kind == ARRAY and isinstance(value, np.generic):
-                return np.asarray(value)
-            return value
         out, k = [], 0
         for pos, v in enumerate(graph.outputs):
             if isinstance(v, Var):
@@ -399,6 +407,7 @@ class CompiledFunction:
             positional[n] for n in self.static_argnums if n < len(positional)}
         self.static_argnums |= {positional.index(n) for n in static_argnames if n in positional}
         self._cache: dict[Any, Plan | _Eager] = {}
+        self._has_statics = bool(self.static_argnums or self.static_argnames)
         self._lock = threading.RLock()
         self._auto_static: frozenset[int] = frozenset()
         self._warned: set[tuple] = set()
@@ -473,7 +482,7 @@ class CompiledFunction:
             self._warn(err)
             return self.fn(*args, **kwargs)
         try:
-            return plan(_unstatic(leaves), plan.graph.out_tree)
+            return plan(_unstatic(leaves) if self._has_statics else leaves, plan.graph.out_tree)
         except Exception as exc:  # replay failed: NumPy decides what the right outcome is
             result = self.fn(*args, **kwargs)
             err = exc if isinstance(exc, TracenpError) else ReplayError(
