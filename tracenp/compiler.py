@@ -355,13 +355,11 @@ def _output_views(graph: Graph) -> dict[int, tuple[int, list]]:
             if isinstance(node.op, MutateOp) or not getattr(node.op, "view", False) \
                     or len(node.view_of) != 1:
                 break
-            src = node.view_of[0]
-            if any(i != src and not isinstance(x, Literal) for i, x in enumerate(node.inputs)):
+            step = ViewStep.of(node, node.view_of[0], j)
+            if step is None:
                 break
-            consts = tuple(None if i == src else x.value for i, x in enumerate(node.inputs))
-            steps.append(ViewStep(node.op, node.params, consts, src, j,
-                                  tuple(o.aval for o in node.outputs)))
-            cur = node.inputs[src]
+            steps.append(step)
+            cur = node.inputs[step.source]
         else:
             found[id(v)] = (final[id(cur)], steps[::-1])
     return found

@@ -300,12 +300,8 @@ class TraceContext:
 
     def _view_proxy(self, node: Node, j: int, value: Any, src: "ArrayProxy", pos: int) -> "ArrayProxy":
         buf = src._buffer
-        chain = None
-        if src._chain is not None and all(isinstance(v, Literal) or i == pos
-                                          for i, v in enumerate(node.inputs)):
-            consts = tuple(None if i == pos else v for i, v in enumerate(node.inputs))
-            avals = tuple(v.aval for v in node.outputs)
-            chain = src._chain + (ViewStep(node.op, node.params, consts, pos, j, avals),)
+        step = ViewStep.of(node, pos, j) if src._chain is not None else None
+        chain = src._chain + (step,) if step is not None else None
         proxy = ArrayProxy(self, node.outputs[j], value, buf, chain)
         proxy._version = buf.version
         return proxy
@@ -333,7 +329,7 @@ class TraceContext:
                 "(made by an op with several traced inputs)", source=user_frame(3))
         call_params, in_vars, in_vals, _ = self.split(args, kwargs)
         op = _mutate_op(inner)
-        params = MutateParams(_resolve_chain(target._chain), call_params)
+        params = MutateParams(target._chain, call_params)
         base_var = buf.var
         with _evaluating(self):
             op.evaluate(params, [buf.value, *in_vals], inplace=True)
@@ -404,14 +400,6 @@ def _is_value(v: Any) -> bool:
     return isinstance(v, (NDARRAY, np.generic, float, complex, np.random.Generator,
                           np.random.RandomState)) or type(v) is int or type(v) is bool
 
-
-def _resolve_chain(chain: tuple[ViewStep, ...]) -> tuple[ViewStep, ...]:
-    """Replace Literal variables in view steps by their values (for replay)."""
-    out = []
-    for step in chain:
-        consts = tuple(None if v is None else v.value for v in step.inputs)
-        out.append(ViewStep(step.op, step.params, consts, step.source, step.out, step.avals))
-    return tuple(out)
 
 
 _MUTATE_OPS: dict[int, MutateOp] = {}

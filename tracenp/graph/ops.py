@@ -180,14 +180,23 @@ class ViewStep:
 
     op: CallOp
     params: CallParams
-    inputs: tuple      # constants; ``None`` at ``source``
+    inputs: tuple      # the node's constant inputs (Literal variables); ``None`` at ``source``
     source: int
     out: int = 0
     avals: tuple = ()  # the types of the op's outputs (to re-derive the view in a graph)
 
+    @classmethod
+    def of(cls, node: Any, source: int, out: int) -> "ViewStep | None":
+        """The step that output ``out`` of ``node`` takes from its input ``source``, or
+        None when another input is not a constant (the view cannot be replayed alone)."""
+        from .ir import Literal
+        if any(i != source and not isinstance(v, Literal) for i, v in enumerate(node.inputs)):
+            return None
+        consts = tuple(None if i == source else v for i, v in enumerate(node.inputs))
+        return cls(node.op, node.params, consts, source, out, tuple(o.aval for o in node.outputs))
+
     def apply(self, value: Any) -> Any:
-        ins = list(self.inputs)
-        ins[self.source] = value
+        ins = [value if i == self.source else v.value for i, v in enumerate(self.inputs)]
         return self.op.evaluate(self.params, ins)[self.out]
 
     def format(self, name: str) -> str:
