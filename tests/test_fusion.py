@@ -196,6 +196,8 @@ def test_folded_max_propagates_nan_and_is_thread_independent():
     finally:
         config.threads = old
     assert one == three
+    expected = g(y)
+    assert abs(one - expected) <= N * np.finfo(np.float64).eps * np.sum(y * y + 1.0)
 
 
 def test_reduction_used_elsewhere_is_not_folded():

@@ -254,6 +254,12 @@ def _sweep_cell(rep: Report, name: str) -> str:
     return cell or "no case"
 
 
+def _function_table(rows: list, layers: list[str], rep: Report) -> list[str]:
+    return _table(["function", "category", *layers, "sweep"],
+                  [[f"`{r.name}`", r.category, *_layer_cells(r), _sweep_cell(rep, r.name)]
+                   for r in rows])
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -298,16 +304,12 @@ raises the same error there).
 """)
 
     lines.append("## Array functions\n")
-    lines += _table(["function", "category", *layers, "sweep"],
-                    [[f"`{r.name}`", r.category, *_layer_cells(r), _sweep_cell(rep, r.name)]
-                     for r in funcs])
+    lines += _function_table(funcs, layers, rep)
     lines.append("")
     lines.append("## Creation functions and the asarray family\n")
     lines.append("NumPy does not hand these to `__array_function__` (they take no array, or "
                  "only convert one), so tracenp intercepts them while it traces.\n")
-    lines += _table(["function", "category", *layers, "sweep"],
-                    [[f"`{r.name}`", r.category, *_layer_cells(r), _sweep_cell(rep, r.name)]
-                     for r in made])
+    lines += _function_table(made, layers, rep)
     lines.append("")
     lines.append("## Ufuncs\n")
     lines.append("Each method (`ufunc.reduce`, ...) is an op of its own, `name.method`, made on "
