@@ -110,6 +110,10 @@ def _attribute_snapshot(value: Any) -> tuple | None:
     return tuple(items)
 
 
+class NoEagerRun(Exception):
+    """Raised by a function that can only run traced (a derivative) when called eagerly."""
+
+
 class _Unsupported(Exception):
     pass
 
@@ -139,8 +143,11 @@ def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
 
 
 def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = frozenset(),
-          name: str | None = None) -> Graph:
-    """Run ``fn`` on proxies for ``(args, kwargs)`` and return its graph (no fallback)."""
+          name: str | None = None, stand_ins: dict | None = None) -> Graph:
+    """Run ``fn`` on proxies for ``(args, kwargs)`` and return its graph (no fallback).
+
+    ``stand_ins`` maps argument leaf indices to the arrays traced in their place (used
+    as they are, not copied: the dask backend's shape-only stand-ins)."""
     leaves, treedef = flatten((tuple(args), dict(kwargs)))
     ctx = TraceContext(fn)
     proxies: list[Any] = []
@@ -149,6 +156,8 @@ def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = froz
         t = type(leaf)
         if t is _Static:
             proxies.append(leaf.value)
+        elif stand_ins is not None and i in stand_ins:
+            proxies.append(ctx.wrap_arg(stand_ins[i], i))
         elif t is NDARRAY or isinstance(leaf, np.generic):
             p = seen.get(id(leaf))
             if p is None:
@@ -462,6 +471,10 @@ class CompiledFunction:
             # Called from inside another trace: inline.
             return self.fn(*args, **kwargs)
         key, leaves, treedef = self.signature(args, kwargs)
+        if type(key[1]) is str:       # an argument NumPy cannot trace: dask arrays?
+            from .exec import dask_backend
+            if dask_backend.has_dask_leaf(leaves):
+                return dask_backend.call(self, args, kwargs)
         plan = self._cache.get(key)
         if plan is None or (type(plan) is Plan and plan.watches_globals and plan.globals_changed()):
             plan = self._build(key, args, kwargs, leaves)
@@ -520,7 +533,9 @@ class CompiledFunction:
                     # user's own error); if eager works, this is a tracenp bug: fall back.
                     err = TraceError(f"internal error while tracing ({type(e).__name__}: {e})")
                     if self.strict:
-                        self.fn(*_private_copy(args), **_private_copy(kwargs))
+                        if not getattr(self.fn, "no_eager_run", False):
+                            # the user's own error, if eager NumPy raises one, comes first
+                            self.fn(*_private_copy(args), **_private_copy(kwargs))
                         raise err from e
                     # The caller runs the function once, eagerly, on the real arguments;
                     # only if that succeeds is the signature marked eager (with a warning).

@@ -4,7 +4,8 @@ from __future__ import annotations
 __all__ = [
     "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
     "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
-    "StaticArgumentError", "ReplayError", "FallbackWarning", "RecompileWarning",
+    "StaticArgumentError", "ReplayError", "DifferentiationError", "MissingDependencyError",
+    "FallbackWarning", "RecompileWarning",
 ]
 
 DOCS = "docs/errors.md"
@@ -84,6 +85,21 @@ class ReplayError(TracenpError):
     """Replaying a compiled plan produced a value whose type differs from the traced one."""
 
     default_hint = "please report this with the function; the call fell back to NumPy"
+
+
+class DifferentiationError(TraceError):
+    """A gradient cannot be built: an op has no gradient rule, an input is not a float or
+    complex array, or the function does not trace (a gradient never falls back to NumPy)."""
+
+    default_hint = ("see docs/autodiff.md for what tracenp differentiates; differentiate "
+                    "with respect to float or complex arguments only")
+
+
+class MissingDependencyError(TracenpError):
+    """An optional package or program that a feature needs is not installed (Graphviz for
+    pictures of graphs)."""
+
+    default_hint = "install what the message names"
 
 
 class FallbackWarning(UserWarning):

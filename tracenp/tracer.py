@@ -92,6 +92,12 @@ class TraceContext:
         self.global_proxies: dict[int, ArrayProxy] = {}
         # (source, contents): a global mask the graph depends on by value (see _guard_masks)
         self.guards: list[tuple[GraphInput, NDARRAY]] = []
+        # Concrete values by variable id, kept while a gradient is being built (see
+        # tracenp.autodiff): the backward pass needs forward values.  Inputs are always
+        # kept (their arrays are alive anyway); intermediates only while recording > 0.
+        self.values: dict[int, Any] = {}
+        self.recording = 0
+        self._value_roots: dict[int, list[int]] = {}
         if fn is not None:
             self._scan_globals(fn)
 
@@ -170,7 +176,24 @@ class TraceContext:
         var = Var(abstractify(value), hint="arg")
         self.inputs.append(var)
         self.input_sources.append(source)
+        self.remember(var, value)
         return var
+
+    def remember(self, var: Var, value: Any) -> None:
+        """Keep ``var``'s concrete value (for the backward pass of a gradient)."""
+        self.values[var.id] = value
+        if isinstance(value, NDARRAY):
+            self._value_roots.setdefault(id(_root(value)), []).append(var.id)
+
+    def _before_write(self, root: Any) -> None:
+        """Memory at ``root`` is about to be written in place: kept values that live
+        there are copied first, so they stay the values their variables had."""
+        ids = self._value_roots.pop(id(root), None)
+        if ids:
+            for vid in ids:
+                v = self.values.get(vid)
+                if isinstance(v, NDARRAY):
+                    self.values[vid] = v.copy()
 
     def literal(self, value: Any) -> Var:
         """The variable for a constant array met as an operand."""
@@ -264,6 +287,9 @@ class TraceContext:
         view_of = self._aliases(op, in_vals, [out_leaves[i] for i in arrays])
         node = Node(op, tuple(in_vars), out_vars, params, user_frame(3), view_of)
         self.nodes.append(node)
+        if self.recording:
+            for j, i in enumerate(arrays):
+                self.remember(out_vars[j], out_leaves[i])
         proxies = list(out_leaves)
         for j, i in enumerate(arrays):
             proxies[i] = self._wrap_output(node, j, out_leaves[i], in_objs, in_vals)
@@ -331,11 +357,15 @@ class TraceContext:
         op = _mutate_op(inner)
         params = MutateParams(target._chain, call_params)
         base_var = buf.var
+        if self._value_roots:
+            self._before_write(buf.root)
         with _evaluating(self):
             op.evaluate(params, [buf.value, *in_vals], inplace=True)
         out = Var(base_var.aval)
         node = Node(op, (base_var, *in_vars), (out,), params, user_frame(3), (0,))
         self.nodes.append(node)
+        if self.recording:
+            self.remember(out, buf.value)
         buf.var = out
         buf.version += 1
         if not target._chain:
