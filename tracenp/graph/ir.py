@@ -125,3 +125,27 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<tracenp.Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes>"
+
+    # Pictures (tracenp.graph.dot; docs/graphs.md)
+    def to_dot(self) -> str:
+        """Graphviz DOT source text of a picture of the graph (needs no Graphviz)."""
+        from .dot import to_dot
+        return to_dot(self)
+
+    def to_svg(self) -> str:
+        """The picture as SVG text, drawn by Graphviz's ``dot`` through the graphviz package
+        (``pip install graphviz``, ``apt-get install graphviz``); raises
+        ``tracenp.MissingDependencyError`` without them."""
+        from .dot import to_svg
+        return to_svg(self)
+
+    def render(self, path: Any, format: str | None = None) -> str:
+        """Write the picture to ``path`` as ``"svg"``, ``"png"``, ``"pdf"`` or ``"dot"``
+        (by default the file's suffix says which); returns the path written."""
+        from .dot import render
+        return render(self, path, format)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's picture of the graph (None without Graphviz: the text repr shows)."""
+        from .dot import repr_svg
+        return repr_svg(self)
