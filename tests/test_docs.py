@@ -37,7 +37,7 @@ import tracenp
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-RUN_PAGES = ["index.md", "tracing.md", "errors.md"]
+RUN_PAGES = ["index.md", "tracing.md", "errors.md", "autodiff.md"]
 PRINT_DEFAULTS = dict(precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False,
                       nanstr="nan", infstr="inf", sign="-", floatmode="maxprec", legacy=False)
 SENTINEL = re.compile(r"^<!--\s*(raises|warns)\s+([A-Za-z_][\w.]*)\s*-->$")

@@ -7,6 +7,7 @@ import numpy as np
 
 from .autodiff import vjp as _vjp
 from .errors import TracenpError
+from .graph.pytree import flatten, unflatten
 
 __all__ = ["check_grads", "GradientMismatch"]
 
@@ -96,16 +97,15 @@ def _check(f: Callable, args: tuple, idx: tuple, order: int, eps: float | None,
     step = eps if eps is not None else _EPS.get(worst, 1e-6)
     tol = rtol if rtol is not None else _TOL.get(worst, 1e-5)
     out = f(*args)
-    out_leaves = out if isinstance(out, tuple) else (out,)
+    out_leaves, out_tree = flatten(out)
     ct = tuple(_random_like(rng, o) for o in out_leaves)
-    ct_arg = ct if isinstance(out, tuple) else ct[0]
+    ct_arg = unflatten(out_tree, list(ct))
     dirs = [_random_like(rng, a) for a in sub]
     scale = [max(1.0, float(np.max(np.abs(a)))) if np.size(a) else 1.0 for a in sub]
     h = step * max(scale)
     plus = g(*_shift(sub, range(len(sub)), dirs, h))
     minus = g(*_shift(sub, range(len(sub)), dirs, -h))
-    plus = plus if isinstance(plus, tuple) else (plus,)
-    minus = minus if isinstance(minus, tuple) else (minus,)
+    plus, minus = flatten(plus)[0], flatten(minus)[0]
     fd = [(np.asarray(p, dtype=np.complex128) - np.asarray(m, dtype=np.complex128)) / (2 * h)
           for p, m in zip(plus, minus)]
     numeric = _inner(ct, fd)

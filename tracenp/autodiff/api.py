@@ -10,6 +10,7 @@ over the inner gradient's nodes.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import types
 from typing import Any, Callable
@@ -42,7 +43,14 @@ class _GradCompiled(CompiledFunction):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
+            # Masked branches (``where``) compute NaN and inf by design: no warnings.
+            with np.errstate(all="ignore"):
+                return super().__call__(*args, **kwargs)
+        except NoEagerRun:
+            # (the compiler runs a call whose arguments do not bind eagerly, for Python's
+            # own TypeError; a derivative has no eager run)
+            raise TypeError(f"{self.__name__}: the arguments do not match the parameters of "
+                            f"the function") from None
         except DifferentiationError:
             raise
         except TraceError as err:
@@ -69,6 +77,11 @@ class _Transform:
         self.options = options or {}
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'f')})"
         self.__qualname__ = self.__name__
+        if kind == "vjp_apply":     # called with the cotangent after the function's arguments
+            del self.__wrapped__
+            self.__signature__ = inspect.Signature(
+                [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                 inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
         self._cf: _GradCompiled | None = None
 
     def compiled(self) -> _GradCompiled:
@@ -148,7 +161,9 @@ class _Transform:
                     f"float dtype) to take its gradient; it returned {dt}{list(out.shape)}",
                     hint="reduce the output (np.sum, np.mean), or use tracenp.jacobian or "
                          "tracenp.vjp for non-scalar outputs")
-            seeds = {out.graph_var.id: Cotangent(1.0)}
+            # np.ones is recorded (patched while tracing): a traced constant the optimizer
+            # folds, not a borrowed array the plan would have to read
+            seeds = {out.graph_var.id: Cotangent(np.ones((), dtype=dt))}
         elif isinstance(out, (float, int, np.floating, np.integer)) or \
                 (isinstance(out, NDARRAY) and out.shape == ()):
             seeds = {}          # a constant: zero gradient
@@ -249,6 +264,8 @@ def _pull(t: _Transform, ctx: Any, out: Any, nodes: list, wrt: list, ct: Any, sw
                 raise DifferentiationError(
                     f"{t.__name__}: a cotangent has shape {np.shape(c)}, but the output it "
                     f"pairs with has shape {tuple(o.shape)}")
+            if not differentiable_dtype(o.dtype):
+                continue        # an integer or boolean output: no derivative flows back
             v = o.graph_var
             seeds[v.id] = Cotangent(c if v.id not in seeds else np.add(seeds[v.id].value, c))
     flat_vars = [v for _, _, vs in wrt for v in vs]

@@ -130,12 +130,16 @@ def fit(ct: Any, var: Var) -> Any:
         ct = np.real(ct)
         cdt = np.result_type(ct)
     if cdt != target and aval.kind != PYSCALAR:
-        ct = np.asarray(ct).astype(target) if aval.kind == ARRAY else target.type(ct)
+        from ..tracer import Tracer
+        if aval.kind == ARRAY:
+            ct = np.asarray(ct).astype(target)
+        else:       # a NumPy scalar: a traced one converts like an array (no concretization)
+            ct = ct.astype(target) if isinstance(ct, Tracer) else target.type(ct)
     return ct
 
 
 def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
-             wrt: list[Var], sweep: Sweep | None = None) -> list[Any]:
+             wrt: list[Var], sweep: Sweep | None = None, masks: bool = False) -> list[Any]:
     """Cotangents of ``wrt`` given ``seeds`` (var id -> Cotangent) on values computed by
     ``nodes`` (a window of ``ctx.nodes``, in execution order).  Each result is a proxy,
     or None where no path leads from the variable to a seeded output."""
@@ -159,7 +163,10 @@ def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
                 continue
             ct.value = fit(ct.value, var)
             if ct.mask is not None and np.shape(ct.mask) != np.shape(ct.value):
-                ct.mask = None
+                # a mask of a broadcast operand still applies; one of a summed cotangent not
+                m, v = tuple(np.shape(ct.mask)), tuple(np.shape(ct.value))
+                same = len(m) <= len(v) and all(a in (1, b) for a, b in zip(m[::-1], v[::-1]))
+                ct.mask = np.broadcast_to(ct.mask, v) if same else None
             old = cts.get(var.id)
             if old is None:
                 cts[var.id] = ct
@@ -167,6 +174,8 @@ def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
                 mask = None if old.mask is None or ct.mask is None else \
                     np.logical_or(old.mask, ct.mask)
                 cts[var.id] = Cotangent(np.add(old.value, ct.value), mask)
+    if masks:       # the Cotangents themselves (a rule sweeping its own nodes keeps masks)
+        return [cts.get(v.id) for v in wrt]
     return [cts[v.id].value if v.id in cts else None for v in wrt]
 
 
