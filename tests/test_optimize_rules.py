@@ -127,6 +127,14 @@ ALGEBRA = {
                                         also=("float64", "int64")),   # int64 -> f64 rounds
     "reduction_of_reduction": RuleCase(lambda x: np.max(x.reshape(2, -1).max(axis=0)),
                                        FLOATS + INTS),
+    "uniform_array_factor": RuleCase(
+        lambda x: np.positive(x * np.broadcast_to(np.full((), 3, dtype=x.dtype), x.shape)),
+        FLOATS + INTS, also=("complex128",)),
+    "uniform_array_term": RuleCase(
+        lambda x: np.positive(x + np.broadcast_to(np.full((), 3, dtype=x.dtype), x.shape)),
+        FLOATS + INTS, also=("complex128",)),
+    "where_constant_condition": RuleCase(lambda x: np.positive(np.where(True, x * 2, 0)),
+                                         FLOATS + INTS, also=("complex128",)),
 }
 
 _SCALAR_STABILITY_INTS = {"softplus_from_log_one_plus_exp", "softplus_from_log1p_exp",

@@ -9,8 +9,9 @@ import math
 
 import numpy as np
 
+from ..graph.ir import Var
 from .framework import rule
-from .pattern import C, Const, P, X
+from .pattern import C, Const, F, P, X
 
 
 def _kind(v) -> str:
@@ -101,7 +102,7 @@ def _no_negative_zero(b, v):
     return v if b.fast_math else b.call("add", v, 0)
 
 
-@rule("exp_of_log", "canonicalize", P("exp", P("log", X("x"))))
+@rule("exp_of_log", "canonicalize", P("exp", P("log", X("x"))), approximate=True)
 def _exp_log(b, m):
     """exp(log x) -> x where x >= 0, NaN elsewhere (NumPy's NaN for negative x kept, and
     exp(log(-0.0)) = exp(-inf) = +0.0)."""
@@ -136,7 +137,8 @@ def _square(b, m):
     return b.call("multiply", x, x) if _kind(x) != "c" else None
 
 
-@rule("cube_to_multiply", "specialize", P("power", X("x"), C(test=_int_exponent(3))))
+@rule("cube_to_multiply", "specialize", P("power", X("x"), C(test=_int_exponent(3))),
+      approximate=True)
 def _cube(b, m):
     """x ** 3 -> (x * x) * x (within 1 ULP of pow; exact for integers)."""
     x = m["x"]
@@ -182,3 +184,77 @@ def _div_pow2(b, m):
 def _consts(node):
     from .pattern import operands
     return [o.value for o in operands(node) if isinstance(o, Const)]
+
+
+def _uniform_array(v) -> bool:
+    """A constant array whose elements are all equal (a broadcast scalar, as gradient
+    graphs make: the cotangent ``1.0`` spread over a reduced array's shape)."""
+    from ..graph.ir import Literal
+    if not isinstance(v, Literal) or v.borrowed:
+        return False
+    a = v.value
+    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.size == 0 or a.dtype.kind not in "biufc":
+        return False
+    first = a.flat[0]
+    if first != first:          # NaN
+        return False
+    return bool(all(s == 0 for s in a.strides) or np.all(a == first))
+
+
+def _uniform_scalar(b, v):
+    """The one value a constant array repeats (as a NumPy scalar of its dtype), looking
+    through ``broadcast_to``; None if ``v`` is not such an array."""
+    from ..graph.ir import Literal
+    node = b.producer(v)
+    if node is not None and node.op.name == "negative" and len(node.inputs) == 1 \
+            and node.params is not None and not node.params.treedef[2][1][2]:
+        c = _uniform_scalar(b, node.inputs[0])   # -(broadcast c): -c
+        return None if c is None else np.negative(c)
+    if node is not None and node.op.name == "broadcast_to" and len(node.inputs) == 1:
+        v = node.inputs[0]
+        if isinstance(v, Literal) and not v.borrowed and isinstance(v.value, np.ndarray) \
+                and v.value.size == 1 and v.value.dtype.kind in "biufc":
+            return v.value.dtype.type(v.value.flat[0])
+    if not _uniform_array(v):
+        return None
+    u = v.value
+    return u.dtype.type(u.flat[0])        # a NumPy scalar: the array's own (strong) dtype
+
+
+def _with_scalar(b, m, name: str):
+    x, u = m["x"], m["u"]
+    c = _uniform_scalar(b, u)
+    if c is None:                       # the pattern binds in one order: try the other
+        x, u = u, x
+        c = _uniform_scalar(b, u)
+    if c is None:
+        return None
+    if name == "multiply" and c == 1 and isinstance(x, Var) and x.aval.dtype.kind in "biuf" \
+            and np.result_type(x.aval.dtype, c) == x.aval.dtype:
+        return x        # x * ones: x itself (mul_by_one's case; this phase's rules do not
+                        # revisit the nodes they emit)
+    return b.call(name, x, c)
+
+
+@rule("uniform_array_factor", "canonicalize", P("multiply", X("x"), X("u")))
+def _uniform_factor(b, m):
+    """x * full(shape, c) -> x * c: a constant array that only repeats one value is a
+    scalar of its dtype (gradient graphs make them: the cotangent 1.0 broadcast over a
+    reduced array).  Same promotion (a NumPy scalar is as strong as an array of its
+    dtype), same values; the type check rejects it when the array broadcast x to a bigger
+    shape."""
+    return _with_scalar(b, m, "multiply")
+
+
+@rule("uniform_array_term", "canonicalize", P("add", X("x"), X("u")))
+def _uniform_term(b, m):
+    """x + full(shape, c) -> x + c, as ``uniform_array_factor``."""
+    return _with_scalar(b, m, "add")
+
+
+@rule("where_constant_condition", "canonicalize",
+      F("where", C(test=lambda v: isinstance(v, (bool, np.bool_)), name="cond"), X("a"), X("b")))
+def _where_const(b, m):
+    """where(True, a, b) -> a and where(False, a, b) -> b, when the chosen branch already
+    has the result's shape and dtype (the type check rejects it otherwise)."""
+    return m["a"] if bool(m["cond"].value) else m["b"]

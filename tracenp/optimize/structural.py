@@ -49,14 +49,26 @@ def common_subexpressions(graph: Graph, report: OptimizeReport, phase: str) -> b
     return bool(subst)
 
 
+def _scalar_creation(node, written: set) -> bool:
+    """A creation call with no traced input whose 0-d result is never written in place:
+    its value is a constant like any other (a fresh array per call matters only if it is
+    written, and the plan copies constant outputs)."""
+    return (node.op.category == "creation" and not node.inputs and not node.op.effectful
+            and len(node.outputs) == 1 and node.outputs[0].aval.kind == "array"
+            and node.outputs[0].aval.ndim == 0 and node.outputs[0].id not in written)
+
+
 def fold_constants(graph: Graph, report: OptimizeReport, phase: str) -> bool:
     """Evaluate nodes whose inputs are all constants (NumPy computes the exact values)."""
     subst: dict[int, Var] = {}
+    written = {n.inputs[0].id for n in graph.nodes if isinstance(n.op, MutateOp)}
     for node in graph.nodes:
         if subst and any(v.id in subst for v in node.inputs):
             node.inputs = tuple(_resolve(v, subst) for v in node.inputs)
         op = node.op
-        if (not node.inputs or op.effectful or isinstance(op, MutateOp)
+        if _scalar_creation(node, written):
+            pass    # np.ones(()) never written: a constant (gradient graphs seed with it)
+        elif (not node.inputs or op.effectful or isinstance(op, MutateOp)
                 or op.category in ("creation", "random")
                 or not all(isinstance(v, Literal) and not v.borrowed for v in node.inputs)
                 or any(o.aval.size > _FOLD_LIMIT for o in node.outputs)):
