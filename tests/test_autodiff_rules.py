@@ -898,7 +898,7 @@ def test_every_op_has_a_rule_or_a_declaration():
     kinds = classify()
     missing = kinds.get("None", [])
     assert not missing, (f"{len(missing)} ops have neither a gradient rule nor a declaration "
-                         f"(ZERO, NONDIFF, NO_RULE_YET in tracenp/autodiff/rules.py): {missing}")
+                         f"(ZERO, NONDIFF, NO_RULE_YET in tracenp/autodiff/rules/): {missing}")
     assert set(kinds) <= {"rule", "zero", "nondiff", "decompose", "no_rule"}
     for name in rules.NO_RULE_YET:
         assert rules.NO_RULE_YET[name], name
