@@ -96,33 +96,33 @@ def _power(g, ans, x, y):
     return (gx, gy)
 
 
-def _select_weight(x, y, wins_x):
-    """Weight of x in max/min-like ops: 1 where x wins, 1/2 on ties (as JAX)."""
-    return np.where(x == y, 0.5, np.where(wins_x, 1.0, 0.0))
+def _split(g, x, y, wins_x):
+    """The cotangents of max/min-like ops: ``g`` goes to the winner, half of it to each on
+    ties (as JAX).  Selected from ``g`` (no weight array to store between the forward and
+    the backward pass)."""
+    tie = x == y
+    half = g * 0.5
+    return (np.where(tie, half, np.where(wins_x, g, 0)), np.where(tie, half, np.where(wins_x, 0, g)))
 
 
 @_u("maximum")
 def _maximum(g, ans, x, y):
-    w = _select_weight(x, y, (x > y) | np.isnan(x))
-    return (g * w, g * (1 - w))
+    return _split(g, x, y, (x > y) | np.isnan(x))
 
 
 @_u("minimum")
 def _minimum(g, ans, x, y):
-    w = _select_weight(x, y, (x < y) | np.isnan(x))
-    return (g * w, g * (1 - w))
+    return _split(g, x, y, (x < y) | np.isnan(x))
 
 
 @_u("fmax")
 def _fmax(g, ans, x, y):
-    w = _select_weight(x, y, (x > y) | np.isnan(y))
-    return (g * w, g * (1 - w))
+    return _split(g, x, y, (x > y) | np.isnan(y))
 
 
 @_u("fmin")
 def _fmin(g, ans, x, y):
-    w = _select_weight(x, y, (x < y) | np.isnan(y))
-    return (g * w, g * (1 - w))
+    return _split(g, x, y, (x < y) | np.isnan(y))
 
 
 # scipy.special ufuncs (registered under their module-qualified op names)
