@@ -5,7 +5,6 @@ and how many NumPy functions trace.
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
@@ -48,7 +47,7 @@ def main() -> None:
         from tracenp.optimize import optimize
         from tracenp.optimize.fusion import fuse
         t0 = time.perf_counter()
-        report = optimize(g)
+        optimize(g)
         t_opt = time.perf_counter() - t0
         t0 = time.perf_counter()
         fuse(g)

@@ -380,7 +380,7 @@ def _call(fn, args, kwargs):
 
 def _strip_source(tb: str) -> str:
     """A traceback without the quoted source lines (they may be third-party code)."""
-    return "\n".join(l for l in tb.splitlines() if not l.startswith("    "))
+    return "\n".join(line for line in tb.splitlines() if not line.startswith("    "))
 
 
 def _first_line(msg: str) -> str:
@@ -425,7 +425,7 @@ def run_program(prog: dict, budget: float, trace_limit: float) -> dict:
             continue
         cfn = tracenp.compile(kernel)
         runs = []
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught:  # noqa: F811 (used after the loop)
             warnings.simplefilter("always")
             try:
                 with contextlib.nullcontext() if last else _time_limit(trace_limit):
@@ -484,8 +484,8 @@ def run_program(prog: dict, budget: float, trace_limit: float) -> dict:
         res["reason"] = _first_line(m.group(3)) if m else _first_line(msg)
         res["where"] = m.group(1) if m and m.group(1) else ""
         # the warning quotes the program's source line: keep only tracenp's own words
-        res["warning"] = "\n".join(l for l in msg.splitlines()
-                                   if not l.startswith("    ") and "What to do" not in l)
+        res["warning"] = "\n".join(line for line in msg.splitlines()
+                                   if not line.startswith("    ") and "What to do" not in line)
         if not fallbacks:
             res["silent_fallback"] = True
     if not worst["ok"]:

@@ -147,7 +147,6 @@ WORKLOADS: list[Workload] = [
 
 # ------------------------------------------------------------------ peers
 def numba_kernels() -> dict[str, Callable]:
-    import numba
     from numba import njit, prange
 
     @njit(parallel=True, fastmath=False)

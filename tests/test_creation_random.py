@@ -5,7 +5,6 @@ patching of NumPy while tracing (undone afterwards, invisible to other threads).
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import pytest
 import tracenp
 from tests.diffcheck import check, compare_call, rng
 from tests.oracle import assert_same
-from tracenp.compiler import Plan
 from tracenp.patching import ORIGINALS
 
 

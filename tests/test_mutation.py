@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tracenp
-from tests.diffcheck import check, check_raises_like, compare_call, rng
+from tests.diffcheck import check, compare_call, rng
 from tracenp.compiler import Plan
 from tracenp.exec.interpreter import inplace_safe
 from tracenp.graph.ops import MutateOp

@@ -1,5 +1,5 @@
 """Polybench 2mm: D = alpha * A B C + beta * D."""
-import numpy as np
+import numpy as np  # noqa: F401  (the corpus runs every program with np in scope)
 
 
 def make_args(rng):

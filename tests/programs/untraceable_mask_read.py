@@ -1,5 +1,5 @@
 """Mean and count of the positive entries, read with a boolean mask (data-dependent output shape)."""
-import numpy as np
+import numpy as np  # noqa: F401  (the corpus runs every program with np in scope)
 
 UNTRACEABLE = True
 
