@@ -8,7 +8,17 @@ to NumPy and to the best peer (numexpr, numba parallel, jax.jit on CPU), the rat
 bandwidth floor (bytes in + out over a measured copy bandwidth), and the peak memory of
 one call of each implementation at the largest size, measured in a separate process.
 Peers that are not installed are skipped, and the table says so.  Writes
-``benchmarks/results/cpu.json``, ``docs/benchmarks.md`` and ``docs/img/cpu_speedup.png``.
+``benchmarks/results/cpu.json``, ``docs/benchmarks.md`` and ``docs/img/cpu_speedup.png``;
+the page's last section, "Gradients", is ``benchmarks/autodiff.py``'s, rendered again from
+``benchmarks/results/autodiff.json``.
+
+Compile time counts: every implementation's first call (tracing and planning for tracenp,
+compiling for numba and jax) is timed and reported.  tracenp runs with
+``config.kernel = "auto"``: a region its cost model gives to numba runs another kernel
+until it has paid its compile time in rent, then compiles in the background; tracenp is
+therefore called until its kernels are settled (at most ``--settle`` seconds, reported as
+the warm-up) before it is timed.  numba's on-disk cache starts empty (a fresh
+``TRACENP_CACHE_DIR``) unless ``--keep-cache``.
 """
 from __future__ import annotations
 
@@ -23,6 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+# numba's peer kernels run on numba's "workqueue" threading layer unless told otherwise:
+# with libgomp ("omp") a parallel launch cost about 8 ms on the 2-core benchmark machine
+# (its workers' wake-up), which would understate numba (tracenp's own numba kernels do
+# not use numba's threading layer: they run on tracenp's pool)
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -34,6 +50,10 @@ import tracenp  # noqa: E402
 
 IMPLS = ["numpy", "tracenp", "numexpr", "numba", "jax"]   # peers with thread pools last
 PEERS = ["numexpr", "numba", "jax"]
+# NumPy and tracenp are timed in alternating rounds (the median of the rounds' medians), so
+# a change of the machine's load hits both; the peers after them (their thread pools spin)
+ROUNDS_OF = ("numpy", "tracenp")
+ROUNDS = 3
 
 
 def available() -> dict[str, str]:
@@ -82,6 +102,45 @@ def nbytes(args, result) -> int:
     return total
 
 
+def warm_up(impl: str, fn, args, settle: float = 10.0) -> dict:
+    """The first call's time; for tracenp, calls until its kernels are settled (numba
+    kernels compiled, or declined), with their count and seconds."""
+    t0 = time.perf_counter()
+    fn(*args)
+    out = {"first": time.perf_counter() - t0, "warm_calls": 0, "warm_seconds": 0.0}
+    if impl == "tracenp":
+        from tracenp.exec import numba_kernel
+        t0 = time.perf_counter()
+        while not numba_kernel.settled(fn) and time.perf_counter() - t0 < settle:
+            fn(*args)
+            out["warm_calls"] += 1
+        out["warm_seconds"] = time.perf_counter() - t0
+        out["settled"] = numba_kernel.settled(fn)
+        out["kernels"] = kernels_used(fn)
+    return out
+
+
+def kernels_used(fn) -> list[str]:
+    """The kernel kind of each fused region of a compiled function's plans (a numba region
+    whose kernel never ran is listed as its fallback)."""
+    from tracenp.exec.kernels import choose_kernel, fallback_kernel
+    from tracenp.exec.numba_kernel import numba_program
+    from tracenp.optimize.fusion import FusedOp
+    kinds = []
+    for plan in getattr(fn, "_cache", {}).values():
+        for node in getattr(getattr(plan, "graph", None), "nodes", ()):
+            if isinstance(node.op, FusedOp):
+                kind = choose_kernel(node.params)
+                if kind == "numba" and not numba_program(node.params).calls:
+                    kind = fallback_kernel(node.params)
+                blocked = getattr(node.params, "_program", None)
+                if kind == "blocked" and any(s.prog.kernels for s in
+                                             getattr(blocked, "_segments", None) or ()):
+                    kind = "blocked+numba segments"
+                kinds.append(kind)
+    return kinds
+
+
 def timeit(fn, args, budget: float = 0.25) -> float:
     fn(*args)                         # warm-up (compiles)
     t0 = time.perf_counter()
@@ -127,7 +186,7 @@ if {impl!r} == "numba": peers["_numba"] = numba_kernels()
 if {impl!r} == "jax": peers["_jax"] = jax_kernels()
 fn = R.make_impl({impl!r}, w, peers)
 args = w.make({size})
-fn(*args); fn(*args)
+R.warm_up({impl!r}, fn, args); fn(*args)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"): return int(line.split()[1]) * 1024
@@ -159,7 +218,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "cpu.json"))
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--settle", type=float, default=10.0,
+                    help="at most this many seconds of tracenp warm-up per workload and size")
+    ap.add_argument("--keep-cache", action="store_true",
+                    help="keep numba's on-disk cache of tracenp kernels (default: a fresh one)")
     args = ap.parse_args(argv)
+    if not args.keep_cache:
+        import tempfile
+        os.environ["TRACENP_CACHE_DIR"] = tempfile.mkdtemp(prefix="tracenp-bench-")
     peers = available()
     if peers.get("numba"):
         peers["_numba"] = numba_kernels()
@@ -175,14 +241,27 @@ def main(argv=None) -> int:
             inputs = w.make(n)
             row = {"workload": w.name, "size": n, "times": {}, "notes": w.notes}
             result = None
+            fns = {}
             for impl in IMPLS:
                 fn = make_impl(impl, w, peers)
                 if fn is None:
                     continue
                 try:
-                    row["times"][impl] = timeit(fn, inputs)
+                    row.setdefault("warmup", {})[impl] = warm_up(impl, fn, inputs, args.settle)
                     if impl == "numpy":
                         result = fn(*inputs)
+                    if impl in ROUNDS_OF:           # timed below, in alternating rounds
+                        fns[impl] = fn
+                        if len(fns) < len(ROUNDS_OF):
+                            continue
+                        rounds = {k: [] for k in fns}
+                        for _ in range(ROUNDS):
+                            for k, f in fns.items():
+                                rounds[k].append(timeit(f, inputs, 0.25 / ROUNDS))
+                        for k in fns:
+                            row["times"][k] = statistics.median(rounds[k])
+                    else:
+                        row["times"][impl] = timeit(fn, inputs)
                 except Exception as e:  # a peer that cannot run this workload
                     row["times"][impl] = None
                     row.setdefault("errors", {})[impl] = f"{type(e).__name__}: {e}"[:120]
@@ -200,7 +279,8 @@ def main(argv=None) -> int:
             print(w.name, "peak MB", {k: (v or 0) / 1e6 for k, v in row["peak"].items()})
     meta = {"versions": {k: v for k, v in peers.items() if not k.startswith("_")},
             "copy_bandwidth_GBps": bw / 1e9, "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d"), "threads": tracenp.config.threads}
+            "date": time.strftime("%Y-%m-%d"), "threads": tracenp.config.threads,
+            "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "default")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     write_report({"meta": meta, "rows": rows}, Path(args.docs))
@@ -236,7 +316,9 @@ def write_report(data: dict, path: Path) -> None:
              ("Not installed (skipped): " + ", ".join(missing) + ".") if missing else "",
              "", "Times are medians in ms. *speed-up* = NumPy / tracenp; *vs best peer* = "
              "tracenp / fastest of numexpr, numba, jax (below 1 = tracenp faster); *vs floor* = "
-             "tracenp / (bytes in + out over the copy bandwidth).", "",
+             "tracenp / (bytes in + out over the copy bandwidth). NumPy and tracenp are timed in "
+             "alternating rounds; tracenp after its warm-up (below); numba's peer kernels run on "
+             f"numba's `{meta.get('numba_threading_layer', '?')}` threading layer.", "",
              "| workload | size | numpy | numexpr | numba | jax | tracenp | speed-up | vs best peer | vs floor |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -255,6 +337,7 @@ def write_report(data: dict, path: Path) -> None:
             p = r["peak"]
             c = lambda k: f"{p[k] / 1e6:.1f}" if p.get(k) is not None else "—"
             lines.append(f"| {r['workload']} | {c('numpy')} | {c('numexpr')} | {c('numba')} | {c('jax')} | {c('tracenp')} |")
+    lines += _warmup_table(rows)
     summary = _summary(rows)
     lines += ["", "## Summary", ""] + summary
     notes = {r["workload"]: r["notes"] for r in rows if r.get("notes")}
@@ -265,7 +348,47 @@ def write_report(data: dict, path: Path) -> None:
         lines += ["", "![speed-up over NumPy](img/cpu_speedup.png)"]
     except ImportError:
         lines += ["", "(matplotlib not installed: no plot)"]
+    lines += _gradients_section()
     path.write_text("\n".join(lines) + "\n")
+
+
+def _gradients_section() -> list[str]:
+    """The page's "Gradients" section, written by benchmarks/autodiff.py: rendered again
+    from its results (benchmarks/results/autodiff.json), so regenerating the page keeps it."""
+    results = HERE / "results" / "autodiff.json"
+    if not results.exists():
+        return []
+    from autodiff import markdown_section     # benchmarks/autodiff.py
+    return [""] + markdown_section(json.loads(results.read_text()))
+
+
+def _warmup_table(rows) -> list[str]:
+    """First calls (compile time) and tracenp's warm-up, per workload."""
+    names = list(dict.fromkeys(r["workload"] for r in rows))
+    if not any(r.get("warmup") for r in rows):
+        return []
+    mid = 10**6 if any(r["size"] == 10**6 for r in rows) else max(r["size"] for r in rows)
+    out = ["", "Compile time: first calls (ms) and tracenp's warm-up. tracenp's first call traces "
+           "and plans; regions given to numba then run another kernel until their rent reaches "
+           "the compile estimate, and compile in the background: *warm-up* is the seconds "
+           "(calls) until settled, over all sizes, from an empty numba cache. *kernels* are "
+           f"tracenp's fused regions at {mid:.0e}. numba's first call is its largest (its "
+           f"compile); jax's is at {mid:.0e} (jax compiles per shape).", "",
+           "| workload | tracenp first call | tracenp warm-up | kernels | numba first call | jax first call |",
+           "|---|---:|---:|---|---:|---:|"]
+    for name in names:
+        rs = [r for r in rows if r["workload"] == name and r.get("warmup")]
+        at = [r for r in rs if r["size"] == mid]
+        w = at[0]["warmup"] if at else {}
+        tn = w.get("tracenp", {})
+        warm_s = sum(r["warmup"].get("tracenp", {}).get("warm_seconds", 0) for r in rs)
+        warm_n = sum(r["warmup"].get("tracenp", {}).get("warm_calls", 0) for r in rs)
+        nb = max((r["warmup"]["numba"]["first"] for r in rs if "numba" in r["warmup"]), default=None)
+        jx = w.get("jax", {}).get("first")
+        ms = lambda x: f"{x * 1e3:.0f}" if x is not None else "—"   # noqa: E731
+        out.append(f"| {name} | {ms(tn.get('first'))} | {warm_s:.2f} s ({warm_n}) | "
+                   f"{', '.join(tn.get('kernels', [])) or 'none'} | {ms(nb)} | {ms(jx)} |")
+    return out
 
 
 def _summary(rows) -> list[str]:

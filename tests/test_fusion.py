@@ -17,6 +17,7 @@ N = 3 * config.min_fuse_elements + 17          # several blocks, a ragged last o
 def _fuse_every_region(monkeypatch):
     """These tests are about the kernels: regions are fused whatever the cost model says."""
     monkeypatch.setattr(config, "min_fuse_work", 0)
+    monkeypatch.setattr(config, "parallel_work", 0)     # and use the threads, however small
 # The kernels are tested bit for bit: rewrite rules (which may improve accuracy) are off.
 NO_RULES = {"disable": frozenset(RULES)}
 
@@ -130,6 +131,8 @@ def test_errstate_raise_reaches_worker_threads():
 
 def test_cost_model_keeps_cheap_regions_op_by_op(monkeypatch):
     monkeypatch.setattr(config, "min_fuse_work", 2_500_000)
+    # without numba (tests/test_numba_kernel.py: numba fuses cheap regions it can compile)
+    monkeypatch.setattr("tracenp.exec.numba_kernel.available", lambda: False)
     x = np.random.default_rng(12).standard_normal(100_000)
     cheap = lambda x: np.sum((x - 1.0) * (x + 1.0))
     costly = lambda x: np.exp(-x * x) * np.sin(x)

@@ -166,7 +166,9 @@ def test_15_names_and_literals_are_plain(numexpr_kernel):
     assert text == "(((v0 + 0.1) * v1) - 1e-300)"
 
 
-def test_auto_picks_numexpr_only_for_long_exact_chains():
+def test_auto_picks_numexpr_only_for_long_exact_chains(monkeypatch):
+    # without numba (which "auto" prefers where installed: tests/test_numba_kernel.py)
+    monkeypatch.setattr("tracenp.exec.numba_kernel.available", lambda: False)
     def long_chain(x):
         return 0.25 * x * x * x + 0.75 * x * x - 1.5 * x - 2.0
     big = np.tile(F64, 5)                                 # enough work to fuse at all

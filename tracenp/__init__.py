@@ -7,20 +7,22 @@
 from .compiler import CompiledFunction, compile, make_graph, trace
 from .autodiff import grad, hessian, jacobian, value_and_grad, vjp
 from .config import config
-from .errors import (ConcretizationError, DataDependentShapeError, DifferentiationError,
-                     FallbackWarning,
-                     RecompileWarning, ReplayError, StaticArgumentError, TraceError,
-                     TracenpError, UnsupportedFunctionError, UnsupportedMutationError,
-                     UntracedRandomError)
-from .errors import MissingDependencyError
+from .errors import (ConcretizationError, DataDependentShapeError, DeviceError,
+                     DifferentiationError, FallbackWarning, GradientMismatch,
+                     MissingDependencyError, RecompileWarning, ReplayError,
+                     StaticArgumentError, TraceError, TracenpError, UnsupportedFunctionError,
+                     UnsupportedMutationError, UntracedRandomError, VerificationError)
 from .explain import Explanation, explain
 from .graph import Graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "compile", "make_graph", "grad", "value_and_grad", "vjp", "jacobian", "hessian", "trace", "config", "explain", "Explanation", "CompiledFunction", "Graph", "__version__",
+    "compile", "make_graph", "trace", "config", "explain", "Explanation", "CompiledFunction",
+    "Graph", "grad", "value_and_grad", "vjp", "jacobian", "hessian", "__version__",
     "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
     "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
-    "StaticArgumentError", "ReplayError", "DifferentiationError", "MissingDependencyError", "FallbackWarning", "RecompileWarning",
+    "DifferentiationError", "StaticArgumentError", "ReplayError", "VerificationError",
+    "MissingDependencyError", "DeviceError", "GradientMismatch", "FallbackWarning",
+    "RecompileWarning",
 ]

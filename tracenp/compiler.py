@@ -14,13 +14,15 @@ import inspect
 import threading
 import types
 import warnings
+from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 from tracenp._ndarray import NDARRAY
 
 from .errors import (FallbackWarning, RecompileWarning, ReplayError, StaticArgumentError,
-                     TraceError, TracenpError, UntracedRandomError)
+                     TraceError, TracenpError, UntracedRandomError, VerificationError)
+from .config import config
 from .exec.interpreter import Interpreter
 from .graph.ir import Graph, Literal, Var
 from .graph.ops import MutateOp, ViewStep
@@ -29,6 +31,7 @@ from .graph.types import ARRAY, NPSCALAR
 from .optimize import eliminate_dead_code
 from .patching import legacy_rng_token, patched_numpy
 from .tracer import TraceContext, _local, current_trace
+from .verify import Verifier, copy_graph
 
 __all__ = ["compile", "make_graph", "CompiledFunction", "trace"]
 
@@ -297,8 +300,14 @@ class Plan:
                 return True
         return False
 
+    verifier = None       # check=True: a tracenp.verify.Verifier (runs the traced graph too)
+
     def __call__(self, leaves: list, out_tree: Any) -> Any:
-        if self._arg_index is not None:           # every input is an argument leaf
+        if self.verifier is not None:
+            inputs = ([leaves[i] for i in self._arg_index] if self._arg_index is not None
+                      else self.read_inputs(leaves))
+            values = self.verifier.run(self.executor, inputs)
+        elif self._arg_index is not None:         # every input is an argument leaf
             values = self.executor.run([leaves[i] for i in self._arg_index])
         else:
             values = self.executor.run(self.read_inputs(leaves))
@@ -374,12 +383,51 @@ def _output_views(graph: Graph) -> dict[int, tuple[int, list]]:
     return found
 
 
+class _PlanCache(OrderedDict):
+    """A compiled function's plans by call signature, least recently used first.  It holds
+    at most ``limit`` (the ``cache_size`` compile option; by default
+    ``tracenp.config.cache_size``, read when a plan is added); the least recently used
+    plan is dropped to make room."""
+
+    def __init__(self, limit: int | None = None):
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.touch(key)
+        limit = self.limit if self.limit is not None else config.cache_size
+        while len(self) > max(1, limit):
+            try:
+                self.popitem(last=False)
+            except KeyError:        # (emptied by another thread meanwhile)
+                break
+
+    def touch(self, key: Any) -> None:
+        try:
+            self.move_to_end(key)
+        except (KeyError, RuntimeError):    # (changed by another thread meanwhile)
+            pass
+
+
 class _Eager:
     """The plan of a signature that could not be traced: plain NumPy."""
 
     def __init__(self, reason: TracenpError | str, pending: bool = False):
-        self.reason = reason
+        self.reason = _detached(reason)
         self.pending = pending    # not cached yet: the eager call decides (see _build)
+
+
+def _detached(err: Any) -> Any:
+    """``err`` without its tracebacks (their frames hold the call's arguments: a cached
+    error must not keep the caller's arrays alive)."""
+    seen = set()
+    e = err
+    while isinstance(e, BaseException) and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return err
 
 
 class CompiledFunction:
@@ -413,7 +461,7 @@ class CompiledFunction:
         self.static_argnames = frozenset(static_argnames) | {
             positional[n] for n in self.static_argnums if n < len(positional)}
         self.static_argnums |= {positional.index(n) for n in static_argnames if n in positional}
-        self._cache: dict[Any, Plan | _Eager] = {}
+        self._cache: _PlanCache = _PlanCache(options.get("cache_size"))
         self._has_statics = bool(self.static_argnums or self.static_argnames)
         self._lock = threading.RLock()
         self._auto_static: frozenset[int] = frozenset()
@@ -470,12 +518,21 @@ class CompiledFunction:
         if current_trace() is not None:
             # Called from inside another trace: inline.
             return self.fn(*args, **kwargs)
+        if self.options.get("backend") == "cupy":    # NumPy in and out, run on the GPU
+            from .exec import cupy_backend
+            return cupy_backend.call(self, args, kwargs, host_io=True)
         key, leaves, treedef = self.signature(args, kwargs)
         if type(key[1]) is str:       # an argument NumPy cannot trace: dask arrays?
             from .exec import dask_backend
             if dask_backend.has_dask_leaf(leaves):
                 return dask_backend.call(self, args, kwargs)
-        plan = self._cache.get(key)
+            from .exec import cupy_backend          # CuPy arrays: run on the GPU
+            if cupy_backend.has_cupy_leaf(leaves):
+                return cupy_backend.call(self, args, kwargs, host_io=False)
+        cache = self._cache
+        plan = cache.get(key)
+        if len(cache) > 1 and plan is not None:
+            cache.touch(key)                        # least recently used goes first
         if plan is None or (type(plan) is Plan and plan.watches_globals and plan.globals_changed()):
             plan = self._build(key, args, kwargs, leaves)
         if type(plan) is _Eager:
@@ -494,14 +551,28 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         try:
             return plan(_unstatic(leaves) if self._has_statics else leaves, plan.graph.out_tree)
+        except VerificationError:
+            raise
         except Exception as exc:  # replay failed: NumPy decides what the right outcome is
-            result = self.fn(*args, **kwargs)
+            if getattr(self.fn, "no_eager_run", False):
+                raise       # a derivative has no eager version to fall back to
+            # Eager NumPy may raise midway, after writing part of the arguments: they are
+            # put back as they were before the call (the plan wrote nothing yet).
+            saved = [(leaves[i], leaves[i].copy(order="K")) for i, _ in plan.graph.writebacks
+                     if type(leaves[i]) is NDARRAY]
+            try:
+                result = self.fn(*args, **kwargs)
+            except BaseException as user_exc:
+                for arr, old in saved:
+                    np.copyto(arr, old)
+                raise user_exc from None
             err = exc if isinstance(exc, TracenpError) else ReplayError(
                 f"replaying the compiled plan raised {type(exc).__name__}: {exc}")
             if self.strict:
                 raise err from exc
             self._warn(err)
-            self._cache[key] = _Eager(err)
+            with self._lock:
+                self._cache[key] = _Eager(err)
             return result
 
     def _build(self, key: Any, args: tuple, kwargs: dict, leaves: list) -> Plan | _Eager:
@@ -511,15 +582,27 @@ class CompiledFunction:
                                            and cached.globals_changed()):
                 return cached         # another thread traced this signature meanwhile
             if isinstance(key[1], str):
-                return self._fallback(key, TraceError(key[2]))
+                hint = ("pass a plain array: np.asarray(x), or m.filled(value) for a masked "
+                        "array" if "subclass" in key[2] else None)
+                return self._fallback(key, TraceError(key[2], hint=hint))
+            if not _binds(self.fn, args, kwargs):
+                # The call does not match the function's parameters: the eager call raises
+                # Python's own TypeError (nothing is traced, nothing is cached).
+                pending = _Eager(TraceError("the arguments do not match the function's "
+                                            "parameters"), pending=True)
+                pending.key = key
+                return pending
             self._note_recompile(key)
             for _ in range(8):
                 m_args, m_kwargs = self._mark_static(args, kwargs)
                 try:
                     self.trace_count += 1
                     graph = trace(self.fn, m_args, m_kwargs, self._auto_static)
+                    raw = copy_graph(graph) if self.options.get("check") else None
                     self._optimize(graph)
                     plan = Plan(self.fn, graph)
+                    if raw is not None:
+                        plan.verifier = Verifier(raw, graph, self.options, self.__name__)
                 except TraceError as e:
                     cands = getattr(e, "static_candidates", frozenset())
                     if cands and not cands <= self._auto_static:
@@ -531,7 +614,9 @@ class CompiledFunction:
                 except Exception as e:
                     # Not a tracing limitation: let eager NumPy decide (it may raise the
                     # user's own error); if eager works, this is a tracenp bug: fall back.
-                    err = TraceError(f"internal error while tracing ({type(e).__name__}: {e})")
+                    err = TraceError(f"internal error while tracing ({type(e).__name__}: {e})",
+                                     hint="please report it with the function and its "
+                                          "arguments; the call runs with NumPy meanwhile")
                     if self.strict:
                         if not getattr(self.fn, "no_eager_run", False):
                             # the user's own error, if eager NumPy raises one, comes first
@@ -560,7 +645,9 @@ class CompiledFunction:
                                 record_listings=record_listings)
         if opts.get("fuse", True):
             from .optimize.fusion import fuse
-            n = fuse(graph)
+            # (the GPU fuses every elementwise region, single ops too: tracenp.exec.cupy_backend)
+            n = (fuse(graph, min_size=1, cost_model=False) if opts.get("backend") == "cupy"
+                 else fuse(graph))
             graph.report.counts.append(("fused", len(graph.nodes)))
             if record_listings and n:
                 graph.report.listings.append(("fusion", str(graph)))
@@ -655,6 +742,19 @@ def _private_copy(tree: Any) -> Any:
     return out
 
 
+def _binds(fn: Callable, args: tuple, kwargs: dict) -> bool:
+    """Do ``args``/``kwargs`` fit ``fn``'s parameters (True when the signature is unknown)?"""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
 def _unstatic(leaves: list) -> list:
     return [leaf.value if type(leaf) is _Static else leaf for leaf in leaves]
 
@@ -682,6 +782,14 @@ def compile(fn: Callable | None = None, *, static_argnums: int | tuple[int, ...]
     Usable as ``@tracenp.compile`` or ``@tracenp.compile(static_argnums=1, strict=True)``.
     With ``strict=True`` code that cannot be traced raises instead of falling back.
     """
+    backend = options.get("backend")
+    if backend not in (None, "numpy", "cupy"):
+        raise ValueError(f"backend={backend!r}: tracenp has backend='numpy' (the default) "
+                         f"and backend='cupy' (the GPU)")
+    if backend == "cupy":
+        from .exec.cupy_backend import require_device
+        require_device()        # DeviceError now, not a traceback from inside CuPy later
+
     def wrap(f: Callable) -> CompiledFunction:
         return CompiledFunction(f, static_argnums=static_argnums, static_argnames=static_argnames,
                                 strict=strict, **options)

@@ -5,6 +5,10 @@ thread count is process-global; tracenp never changes it (see docs/kernels.md).
 ``chunk_bytes``: the target size of a block of a fused kernel (fits in L2 with its scratch).
 ``min_fuse_elements``: below this, fused regions run op by op through NumPy (cheapest).
 ``kernel``: which kernel kind fused regions use ("auto" lets the cost model choose).
+``numba_*``: the numba kind's cost model (tracenp.exec.numba_kernel, docs/kernels.md).
+``parallel_work``: fused kernels use the thread pool only above this work.
+``cache_size``: how many call signatures' plans a compiled function keeps (least recently
+used dropped first); the ``cache_size`` compile option overrides it per function.
 """
 from __future__ import annotations
 
@@ -20,8 +24,12 @@ class Config:
     chunk_bytes: int = 1 << 18
     min_fuse_elements: int = 1 << 15
     min_fuse_work: int = 2_500_000   # elements x per-element op cost (optimize.fusion._OP_COST)
-    kernel: str = "auto"          # "auto", "blocked", "numexpr" (where it qualifies), "numpy"
+    parallel_work: int = 5_000_000   # fused kernels use the threads above elements x max(cost, 8)
+    kernel: str = "auto"          # "auto", "blocked", "numexpr", "numba" (where they qualify), "numpy"
     numexpr_min_ops: int = 6      # auto: exact arithmetic regions at least this long use numexpr
+    numba_compile_seconds: float = 0.25   # auto: a region compiles once its other kernel ran this long
+    numba_background: bool = True         # auto: compile in a background thread (else at the call)
+    cache_size: int = 64          # plans kept per compiled function (least recently used dropped)
 
 
 config = Config()

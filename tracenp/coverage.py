@@ -6,7 +6,7 @@ catalog).  A *layer* is anything that has its own table keyed by op name: tracin
 :data:`LAYERS` maps a layer's name to that table, or to ``"module:attribute"`` naming it
 (imported on first use; a layer whose module is missing counts as empty)::
 
-    LAYERS["grad"] = "tracenp.autodiff.rules:RULES"      # a dict keyed by op name
+    LAYERS["grad"] = "tracenp.autodiff.rules:GRAD"       # a mapping keyed by op name
 
 Run ``python -m tracenp.coverage`` for a summary, ``--markdown`` for the table that is
 ``docs/supported.md``.  The markdown includes which functions the dtype sweep of
@@ -37,6 +37,9 @@ LAYERS: dict[str, Mapping | str] = {
     "trace": REGISTRY,
     "fused": "tracenp.exec.kernels:BLOCKED_OPS",          # runs inside a fused region
     "numexpr": "tracenp.exec.numexpr_table:EXACT",        # bit-exact numexpr spelling
+    "numba": "tracenp.exec.numba_table:NUMBA",            # bit-exact numba lowering
+    "cuda": "tracenp.exec.cuda_table:CUDA",               # CUDA spelling (CuPy backend)
+    "grad": "tracenp.autodiff.rules:GRAD",                # how tracenp.grad differentiates it
 }
 
 # Modules whose dispatched functions get_overridable_numpy_array_functions() only lists
@@ -80,7 +83,7 @@ def _is_derived(op: Any) -> bool:
     """Ops the registry makes on first use from another op, or per class or method:
     in-place forms (``name!``), ufunc methods, ndarray methods, generator methods and
     ufuncs from other libraries.  They are summarized, not listed."""
-    if isinstance(op, MutateOp):
+    if isinstance(op, MutateOp) or "[out=" in op.name:    # ufunc_out_op: one out of several
         return True
     if getattr(op, "method", "__call__") != "__call__":
         return True
@@ -240,7 +243,9 @@ def _yes(flag: bool) -> str:
 
 
 def _layer_cells(row: Row) -> list[str]:
-    return [_yes(row.layers[n]) for n in LAYERS]
+    # (a layer table may describe its cell itself: the grad layer says how)
+    return [layer(n).describe(row.name) if hasattr(layer(n), "describe") else
+            _yes(row.layers[n]) for n in LAYERS]
 
 
 def _sweep_cell(rep: Report, name: str) -> str:
@@ -292,7 +297,14 @@ def markdown(sweep: Mapping | None = None) -> str:
     lines.append("")
     lines.append("""**Layers**: each column after the category says whether a layer has the op
 (`trace`: tracenp records it as a graph node and replays it; `fused`: it can run inside a
-fused region's blocked kernel; `numexpr`: it has a bit-exact numexpr spelling).
+fused region's blocked kernel; `numexpr`: it has a bit-exact numexpr spelling; `numba`:
+a numba-compiled region can hold it, bit for bit, for some dtypes: see
+`tracenp/exec/numba_table.py`; `cuda`: a fused region's CUDA kernel can hold it (the CuPy
+backend, for some dtypes: see `tracenp/exec/cuda_table.py`); `grad`: how `tracenp.grad` differentiates it: `yes` by a
+rule, `NumPy` through NumPy's own Python code, `zero` piecewise constant, `n/a` not
+differentiable (integer or boolean results, random draws: a gradient through it raises),
+`no` no rule yet (`DifferentiationError`, see `NO_RULE_YET` in
+`tracenp/autodiff/rules/`)).
 
 **Sweep**: the dtypes for which `tests/function_cases.py` verified the op (compiled call
 equal to eager NumPy, on two data sets of one signature, no fallback, no retrace, a node of

@@ -4,7 +4,8 @@ from __future__ import annotations
 __all__ = [
     "TracenpError", "TraceError", "ConcretizationError", "DataDependentShapeError",
     "UnsupportedFunctionError", "UnsupportedMutationError", "UntracedRandomError",
-    "StaticArgumentError", "ReplayError", "DifferentiationError", "MissingDependencyError",
+    "StaticArgumentError", "ReplayError", "VerificationError", "DifferentiationError", "GradientMismatch",
+    "MissingDependencyError", "DeviceError",
     "FallbackWarning", "RecompileWarning",
 ]
 
@@ -16,6 +17,9 @@ class TracenpError(Exception):
 
     def __init__(self, message: str, *, source=None, hint: str | None = None):
         self.reason = message
+        if source is None:       # name the user's line: the innermost frame not ours
+            from .graph.source import user_frame
+            source = user_frame(2)
         self.source = source
         self.hint = hint if hint is not None else self.default_hint
         super().__init__(message)
@@ -38,6 +42,9 @@ class TracenpError(Exception):
 
 class TraceError(TracenpError):
     """The function cannot be recorded as a graph (compile falls back to NumPy)."""
+
+    default_hint = ("see the section of this error in docs/errors.md for its causes and "
+                    "fixes; without strict=True the call runs with NumPy")
 
 
 class ConcretizationError(TraceError, TypeError):
@@ -87,6 +94,13 @@ class ReplayError(TracenpError):
     default_hint = "please report this with the function; the call fell back to NumPy"
 
 
+class VerificationError(TracenpError):
+    """``compile(f, check=True)``: the compiled plan's result differs from the graph as
+    traced, run op by op; the message names the rewrite rule or the fused kernel."""
+
+    default_hint = "please report it with the function and its arguments"
+
+
 class DifferentiationError(TraceError):
     """A gradient cannot be built: an op has no gradient rule, an input is not a float or
     complex array, or the function does not trace (a gradient never falls back to NumPy)."""
@@ -100,6 +114,22 @@ class MissingDependencyError(TracenpError):
     pictures of graphs)."""
 
     default_hint = "install what the message names"
+
+
+class DeviceError(TracenpError):
+    """``backend="cupy"`` was asked for where there is no usable CUDA device (CuPy not
+    installed, no GPU, or no driver for it)."""
+
+    default_hint = ("run on a machine with an NVIDIA GPU and CuPy installed "
+                    "(pip install 'tracenp[gpu]'), or leave out backend='cupy' to run on "
+                    "the CPU")
+
+
+class GradientMismatch(TracenpError, AssertionError):
+    """A derivative disagrees with central finite differences
+    (:func:`tracenp.testing.check_grads`)."""
+
+    default_hint = "a gradient rule is wrong, or the function is not smooth at this point"
 
 
 class FallbackWarning(UserWarning):

@@ -77,17 +77,19 @@ def explain(fn: Callable, *, print_report: bool = True, **options: Any) -> Calla
             else:
                 ex.node_counts = [("traced", len(graph.nodes))]
                 ex.listings = [("trace", str(graph))]
-            ex.kernels = kernels_of(graph)
+            ex.kernels = kernels_of(graph, cf.options.get("backend"))
         if print_report:
             print(ex)
         return ex
     return run
 
 
-def kernels_of(graph: Graph) -> list[tuple[str, str]]:
+def kernels_of(graph: Graph, backend: str | None = None) -> list[tuple[str, str]]:
     """What runs for each node: a fused region's kernel kind (``blocked``: NumPy's ufunc
-    loops block by block; ``numexpr`` with its expression; ``numpy``: op by op for small
-    sizes), or one NumPy call."""
+    loops block by block; ``numexpr`` with its expression; ``numba`` with its generated
+    source; ``numpy``: op by op for small sizes), or one NumPy call.  With
+    ``backend="cupy"``: each region's ``ElementwiseKernel``/``ReductionKernel`` and its
+    source, or the CuPy function of each other node."""
     from .exec.kernels import choose_kernel
     from .exec.numexpr_kernel import numexpr_text
     from .graph.printing import var_namer
@@ -95,6 +97,9 @@ def kernels_of(graph: Graph) -> list[tuple[str, str]]:
     name = var_namer()
     for v in graph.inputs:
         name(v)
+    if backend == "cupy":
+        from .exec.cupy_backend import describe
+        return describe(graph, name)
     out = []
     for node in graph.nodes:
         outs = " ".join(name(o) for o in node.outputs) or "_"
@@ -103,6 +108,21 @@ def kernels_of(graph: Graph) -> list[tuple[str, str]]:
             kind = choose_kernel(node.params)
             if kind == "numexpr":
                 text = f"{outs} = numexpr({numexpr_text(node.params)!r})"
+            elif kind == "blocked":
+                from .exec.kernels import compile_region
+                from .exec.numba_kernel import segments
+                segs = segments(compile_region(node.params))
+                if segs:
+                    text += "\n      numba segments (one loop each, once compiled): " + ", ".join(
+                        f"t{s.first}..t{s.last}" for s in segs)
+            elif kind == "numba":
+                from .exec.kernels import fallback_kernel
+                from .exec.numba_kernel import numba_program
+                prog = numba_program(node.params)
+                flat = prog.loop_source("flat")
+                text = (f"{text}\n      until compiled: {fallback_kernel(node.params)}; "
+                        f"numba kernel k{prog.key} (``nd``: the same body over n-d indices):\n"
+                        + "\n".join("      | " + line for line in flat.splitlines()))
             out.append((kind, text))
         else:
             out.append(("numpy", text))

@@ -6,16 +6,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .autodiff import vjp as _vjp
-from .errors import TracenpError
+from .errors import GradientMismatch
 from .graph.pytree import flatten, unflatten
 
 __all__ = ["check_grads", "GradientMismatch"]
-
-
-class GradientMismatch(TracenpError, AssertionError):
-    """A derivative disagrees with central finite differences."""
-
-    default_hint = "a gradient rule is wrong, or the function is not smooth at this point"
 
 
 _EPS = {np.dtype(np.float64): 1e-6, np.dtype(np.complex128): 1e-6,

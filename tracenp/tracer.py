@@ -1193,6 +1193,12 @@ class ScalarProxy(Tracer):
     def __complex__(self):
         raise _concretization("a Python complex", self)
 
+    def __array__(self, dtype=None, copy=None):
+        # NumPy asks for this when a list or tuple holding traced numbers reaches a ufunc
+        # (np.abs([x, y])): an object array of proxies would be a wrong result
+        raise _concretization("a NumPy array (a list or tuple of numbers passed to a "
+                              "NumPy function?)", self)
+
     def __hash__(self):
         raise TypeError("unhashable type: traced scalar")
 

@@ -9,6 +9,7 @@ op, the cheapest path.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..graph.ir import Var
 from ..optimize.pattern import Const, operands
 from ..optimize.fusion import Region, operands_of_call
 
-__all__ = ["run_region", "choose_kernel", "compile_region"]
+__all__ = ["run_region", "choose_kernel", "fallback_kernel", "compile_region"]
 
 class _BlockedOps:
     """The fused layer's table: an op runs inside a fused region if it is a single-output
@@ -66,6 +67,21 @@ class _Program:
         out_index = {v.id: k for k, v in enumerate(body_outputs)}
         self.tmp_dtypes: list[np.dtype] = []
         steps = []
+        self.extra: list = []     # array constants: passed (and blocked) like inputs
+        n_inputs = len(region.inputs)
+
+        def ref_of(x: Any) -> tuple:
+            if isinstance(x, Var) and not _is_const_literal(x):
+                return where[x.id]
+            value = _literal_value(x)
+            if isinstance(value, NDARRAY) and value.ndim:
+                if x.id in where:
+                    return where[x.id]
+                where[x.id] = ("in", n_inputs + len(self.extra))
+                self.extra.append(value)
+                return where[x.id]
+            return ("const", value)
+
         for node in region.nodes:
             o = node.outputs[0]
             if o.id in out_index:
@@ -75,8 +91,7 @@ class _Program:
                 self.tmp_dtypes.append(o.aval.dtype)
             where[o.id] = dest
             ops = operands(node) if node.op.name != "where" else operands_of_call(node, 3)
-            refs = tuple(where[x.id] if isinstance(x, Var) and not _is_const_literal(x)
-                         else ("const", _literal_value(x)) for x in ops)
+            refs = tuple(ref_of(x) for x in ops)
             kind = "where" if node.op.name == "where" else "ufunc"
             fn = node.op.ufunc if kind == "ufunc" else None
             steps.append((kind, fn, refs, dest))
@@ -85,7 +100,7 @@ class _Program:
         if region.reduce is not None:
             self.reduce = (region.reduce.op.name, region.reduce.op.fn, where[region.reduce.inputs[0].id])
         # A flat layout for the plain (small-size) path: env = inputs + tmps + outs + consts.
-        n_in, n_tmp, n_out = len(region.inputs), len(self.tmp_dtypes), len(body_outputs)
+        n_in, n_tmp, n_out = n_inputs + len(self.extra), len(self.tmp_dtypes), len(body_outputs)
         base = {"in": 0, "tmp": n_in, "out": n_in + n_tmp}
         consts: list = []
 
@@ -98,6 +113,8 @@ class _Program:
                            for kind, fn, refs, dest in steps]
         self.flat_template = [None] * (n_tmp + n_out) + consts
         self.out_slice = slice(n_in + n_tmp, n_in + n_tmp + n_out)
+        from ..optimize.fusion import work_of
+        self.work = work_of(region.nodes)
         self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
                             + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
 
@@ -116,9 +133,10 @@ def _literal_value(x: Any) -> Any:
 def compile_region(region: Region) -> _Program:
     prog = getattr(region, "_program", None)
     if prog is None:
-        prog = region._program = _Program(region)
+        prog = _Program(region)
         prog.kernel = choose_kernel(region)
         prog.kernel_for = config.kernel
+        region._program = prog   # published complete: other threads may be running it
     return prog
 
 
@@ -126,14 +144,32 @@ def choose_kernel(region: Region) -> str:
     """Which kernel kind runs this region: the cost model.
 
     Small regions run op by op through NumPy (no per-call setup).  Larger ones run blocked
-    through NumPy's loops, or through numexpr when ``config.kernel`` asks for it and the
-    region qualifies (its result then equals NumPy's bit for bit, see numexpr_kernel).
+    through NumPy's loops, or through numexpr or numba when ``config.kernel`` asks for it
+    and the region qualifies (its result then equals NumPy's bit for bit, see
+    numexpr_kernel and numba_kernel).  "auto" prefers numba where it is installed and the
+    region qualifies; until its kernel is compiled the region runs ``fallback_kernel``.
     """
     size = 1
     for d in region.shape:
         size *= d
     if size < config.min_fuse_elements and config.kernel == "auto":
         return "numpy"
+    if config.kernel in ("numba", "auto"):
+        from .numba_kernel import available, numba_program
+        if available():
+            prog = numba_program(region)
+            if prog is not None and not prog.failed:
+                return "numba"
+    return fallback_kernel(region)
+
+
+def fallback_kernel(region: Region) -> str:
+    """The kernel kind without numba: what runs a numba region until its kernel is ready,
+    and the calls it declines."""
+    if config.kernel == "auto":
+        from ..optimize.fusion import worth_fusing
+        if not worth_fusing(region.nodes, region.shape):
+            return "numpy"          # fused for numba only (cheap): op by op meanwhile
     if config.kernel in ("numexpr", "auto"):
         from .numexpr_kernel import numexpr_program
         if numexpr_program(region) is not None and (
@@ -150,7 +186,33 @@ def _prefers_numexpr(region: Region) -> bool:
 
 def run_region(region: Region, inputs: list) -> tuple:
     prog = compile_region(region)
+    if prog.extra:
+        inputs = list(inputs) + prog.extra
     kernel = prog.kernel if config.kernel == prog.kernel_for else choose_kernel(region)
+    if kernel == "numba":
+        from .numba_kernel import pay_rent, run_numba
+        out = run_numba(region, inputs, prog)
+        if out is not None:
+            return out
+        t0 = time.perf_counter()
+        out = _run_kind(fallback_kernel(region), region, prog, inputs)
+        pay_rent(region, time.perf_counter() - t0)
+        return out
+    if kernel == "blocked" and config.kernel in ("auto", "numba"):
+        from .numba_kernel import pay_segment_rent   # numba loops for runs of exact ops
+        t0 = time.perf_counter()
+        out = _run_blocked(prog, inputs)
+        pay_segment_rent(prog, time.perf_counter() - t0)
+        return out
+    return _run_kind(kernel, region, prog, inputs)
+
+
+# A region's cost per element for the threads' threshold is at least this: one pass over
+# memory costs about as much as 8 cheap ops (measured on 2 cores: docs/kernels.md).
+_PASS_COST = 8
+
+
+def _run_kind(kernel: str, region: Region, prog: _Program, inputs: list) -> tuple:
     if kernel == "numpy":
         return _run_numpy(prog, inputs)
     if kernel == "numexpr":
@@ -189,12 +251,18 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         nd = len(shape)
         sliced = [isinstance(x, NDARRAY) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
                   for x in ins]
+    steps = prog.steps
+    if flat and config.kernel in ("auto", "numba"):
+        from .numba_kernel import segment_steps
+        steps = segment_steps(prog) or steps
     units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
     chunks = [(c, a, min(a + units, total)) for c, a in enumerate(range(0, total, units))]
     partials: list = [None] * len(chunks)
     reduce = prog.reduce
     err = np.geterr()
     n_threads = min(config.threads, len(chunks))
+    if total * per_unit * max(prog.work, _PASS_COST) < config.parallel_work:
+        n_threads = 1           # small work: waking the pool costs more than it saves
 
     def work(group: list[tuple[int, int]]) -> None:
         scratch = _scratch(prog.tmp_dtypes, units * per_unit)
@@ -204,7 +272,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
                 tmp = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
                 ins_c = [x[a:b] if s else x for x, s in zip(ins, sliced)]
                 outs_c = [o[a:b] for o in outs_v]
-                _run_steps(prog.steps, ins_c, tmp, outs_c)
+                _run_steps(steps, ins_c, tmp, outs_c)
                 if reduce is not None:
                     partials[c] = _PARTIAL[reduce[0]](tmp[reduce[2][1]])
 
@@ -257,6 +325,9 @@ def _run_steps(steps: list, ins: list, tmp: list, outs: list) -> None:
         return ref[1] if ref[0] == "const" else spaces[ref[0]][ref[1]]
 
     for kind, fn, refs, dest in steps:
+        if kind == "seg":           # a numba segment (numba_kernel.segment_steps)
+            fn(spaces, get, lambda sub, sp: _run_steps(sub, sp["in"], sp["tmp"], sp["out"]))
+            continue
         d = spaces[dest[0]][dest[1]]
         if kind == "ufunc":
             fn(*[get(r) for r in refs], out=d)

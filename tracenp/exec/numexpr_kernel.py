@@ -17,11 +17,14 @@ differences (../shared/design-notes.md §3) and how each is handled:
 12. ~64 operands -> regions with more than 24 inputs do not qualify.
 15. the string is made of plain generated names and repr() literals only; operands are
     passed explicitly to a precompiled NumExpr object (no frame lookup, no re_evaluate).
+16. a compiled NumExpr object keeps its buffers on itself: two threads calling one at once
+    corrupt memory (numexpr issue #569) -> each thread calls its own copy.
 Transcendentals (libm, a few ULP from NumPy's SIMD loops) are excluded: only EXACT ops.
 """
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,10 @@ from .numexpr_table import EXACT, NUMEXPR
 __all__ = ["numexpr_program", "run_numexpr", "numexpr_text"]
 
 _OK_DTYPES = (np.dtype(np.float64), np.dtype(np.bool_))
+_KIND = {np.dtype(np.float64): b"d", np.dtype(np.bool_): b"b"}     # numexpr's type codes
+_BOOL_OPS = frozenset("""less less_equal greater greater_equal equal not_equal logical_and
+    logical_or logical_not bitwise_and bitwise_or invert isnan isinf isfinite signbit
+    where""".split())
 _MAX_INPUTS = 24
 _NONE = object()
 
@@ -53,10 +60,27 @@ def _literal(value: Any, dtype: np.dtype) -> str | None:
 
 
 class _NumExprProgram:
-    def __init__(self, text: str, names: list[str], compiled: Any):
+    """A region's numexpr kernel.  A compiled ``NumExpr`` object keeps its execution
+    buffers on itself, so one object called from two threads at once corrupts memory
+    (numexpr issue #569): each thread calls its own copy (``for_thread``)."""
+
+    def __init__(self, text: str, names: list[str], compiled: Any, signature: list):
         self.text = text
         self.names = names
         self.compiled = compiled
+        self.signature = signature
+        self._owner = threading.get_ident()
+        self._local = threading.local()
+
+    def for_thread(self) -> Any:
+        if threading.get_ident() == self._owner:
+            return self.compiled
+        mine = getattr(self._local, "compiled", None)
+        if mine is None:
+            from numexpr.necompiler import NumExpr
+            mine = self._local.compiled = NumExpr(self.text, signature=self.signature,
+                                                  optimization="none")
+        return mine
 
 
 def numexpr_text(region: Region) -> str | None:
@@ -90,11 +114,16 @@ def _build(region: Region) -> _NumExprProgram | None:
         name = node.op.name
         if name not in EXACT or node.outputs[0].aval.dtype not in _OK_DTYPES:
             return None
+        # arithmetic on bools is NumPy's logic (True + True is True, abs(True) is True)
+        # but numexpr's numbers (abs of a bool is a float32): float64 values only
+        arithmetic = name not in _BOOL_OPS
+        if arithmetic and node.outputs[0].aval.dtype != np.float64:
+            return None
         ops = operands(node) if name != "where" else operands_of_call(node, 3)
         parts = []
         for o in ops:
             if isinstance(o, Var) and not isinstance(o, Literal):
-                if o.aval.dtype not in _OK_DTYPES:
+                if o.aval.dtype not in _OK_DTYPES or (arithmetic and o.aval.dtype != np.float64):
                     return None
                 parts.append(expr.get(o.id) or names[o.id])
             else:
@@ -112,7 +141,9 @@ def _build(region: Region) -> _NumExprProgram | None:
         compiled = NumExpr(text, signature=sig, optimization="none")
     except Exception:
         return None
-    return _NumExprProgram(text, [n for n, _ in sig], compiled)
+    if compiled.fullsig[:1] != _KIND[region.outputs[0].aval.dtype]:
+        return None               # numexpr would compute another type than NumPy
+    return _NumExprProgram(text, [n for n, _ in sig], compiled, sig)
 
 
 def run_numexpr(region: Region, inputs: list) -> tuple:
@@ -121,5 +152,5 @@ def run_numexpr(region: Region, inputs: list) -> tuple:
     out = np.empty(region.shape, region.outputs[0].aval.dtype)
     args = [np.broadcast_to(a, region.shape) if isinstance(a, NDARRAY) and a.shape != region.shape
             else a for a in args]
-    prog.compiled(*args, out=out, order="K", casting="no", ex_uses_vml=False)
+    prog.for_thread()(*args, out=out, order="K", casting="no", ex_uses_vml=False)
     return (out,)

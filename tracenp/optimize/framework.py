@@ -35,6 +35,7 @@ class Rule:
     doc: str = ""
     fast_math: bool = False    # only with fast_math=True (may change NaN/inf results)
     gradient_only: bool = False
+    approximate: bool = False  # meant to change results slightly (see tracenp.verify)
 
 
 RULES: dict[str, Rule] = {}

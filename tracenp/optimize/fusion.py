@@ -96,9 +96,10 @@ ALL = -1             # "depends on every region": the conservative answer past _
 _MAX_TRACKED = 32
 
 
-def fuse(graph: Graph, min_size: int = 2) -> int:
+def fuse(graph: Graph, min_size: int = 2, cost_model: bool = True) -> int:
     """Replace elementwise regions of at least ``min_size`` ops by fused nodes; returns the
-    number of regions."""
+    number of regions.  ``cost_model=False`` fuses every region, however small (the dask
+    backend: one task per block beats one task per op and block at any size)."""
     region_of: dict[int, int] = {}         # node index -> region id (before merges)
     depends: dict[int, frozenset] = {}     # var id -> regions it depends on (transitively)
     ext_deps: dict[int, set] = {}          # region -> regions its outside inputs depend on
@@ -113,9 +114,26 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
         return r
 
     def reaches(deps: Any, r: int) -> bool:
+        """Does a value depending on regions ``deps`` depend on region ``r``?  Through the
+        regions' own outside inputs too: a region that grew after a value was made may
+        have gained an input that depends on ``r`` (joining ``r`` would make a cycle)."""
         if ALL in deps:           # too many to track: assume it reaches every region
             return True
-        return any(find(d) == r for d in deps)
+        stack, seen = [find(d) for d in deps], set()
+        while stack:
+            d = stack.pop()
+            if d == r:
+                return True
+            if d in seen:
+                continue
+            seen.add(d)
+            if len(seen) > _MAX_TRACKED:
+                return True       # too far to follow: assume it does
+            for e in ext_deps.get(d, ()):
+                if e == ALL:
+                    return True
+                stack.append(find(e))
+        return False
 
     def bounded(deps: frozenset) -> frozenset:
         return frozenset([ALL]) if len(deps) > _MAX_TRACKED else deps
@@ -182,7 +200,9 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
     for r, members in regions.items():
         if len(members) < min_size:
             continue
-        if config.kernel == "auto" and not worth_fusing([graph.nodes[i] for i in members], shapes[r]):
+        cheap = (cost_model and config.kernel == "auto"
+                 and not worth_fusing([graph.nodes[i] for i in members], shapes[r]))
+        if cheap and _size(shapes[r]) < config.min_fuse_elements:
             continue        # small or cheap: op by op is the cheapest path
         member_set = set(members)
         body = [graph.nodes[i] for i in members]
@@ -201,8 +221,11 @@ def fuse(graph: Graph, min_size: int = 2) -> int:
         key = members[0]
         closing = _closing_reduction(graph, outputs, consumers, final)
         if closing is not None:
+            region.reduce = graph.nodes[closing]
+        if cheap and not _numba_fuses(region):
+            continue        # cheap: op by op, unless one compiled numba loop runs it
+        if closing is not None:
             k = closing
-            region.reduce = graph.nodes[k]
             outputs = list(graph.nodes[k].outputs)
             unit_of[k] = key
         units[key] = Node(FUSED, tuple(inputs), tuple(outputs), region, body[-1].source)
@@ -270,6 +293,13 @@ def worth_fusing(nodes: list[Node], shape: tuple) -> bool:
     from ..config import config
     size = _size(shape)
     return size >= config.min_fuse_elements and size * work_of(nodes) >= config.min_fuse_work
+
+
+def _numba_fuses(region: Region) -> bool:
+    """A cheap region is still worth fusing where numba can run it (one pass, no
+    temporaries: ``(x - y) ** 2`` summed at 10^6 elements runs in half NumPy's time)."""
+    from ..exec.numba_kernel import available, numba_program
+    return available() and numba_program(region) is not None
 
 
 def _size(shape: tuple) -> int:

@@ -1,0 +1,1106 @@
+"""Fused regions compiled by numba: one generated loop per region (``pip install
+tracenp[numba]``; without numba the kind is unavailable and regions run blocked).
+
+A region qualifies when every op is in ``numba_table.NUMBA`` for the kind of its NumPy
+loop and every value is bool, an integer, float32 or float64.  Its body is written out as
+Python source of an explicit loop, one statement per node, each operand cast to the dtypes
+of the loop NumPy picks (``ufunc.resolve_dtypes``, NEP 50 weak scalars included) and each
+result to the node's dtype, so the arithmetic is NumPy's, in NumPy's types.  Two loops per
+region: ``flat`` (every array operand C-contiguous with the region's shape: one index)
+and ``nd`` (broadcasting or strided operands: one index per dimension).  The loops are
+serial ``@numba.njit(nogil=True)`` functions over a range of the leading index; tracenp's
+own thread pool runs the ranges (``config.threads``), as it does for the blocked kernel.
+
+Exactness: only ops whose scalar lowering is bit for bit NumPy's are in the table (see
+there).  A folded float sum is NumPy's pairwise summation, streamed (each leaf of at most
+128 values computed into a small buffer), over the blocks of the kernel the region falls
+back to: the blocked kernel's blocks, or the whole value when that kernel is op by op; so
+switching from that kernel to numba does not change a result.
+
+Segments: a region that does not qualify (a transcendental in it) runs blocked, and each
+run of at least two consecutive lowerable ops in it becomes one numba loop over a block
+(``segments``): one pass over the block instead of one ufunc call per op, the other ops
+still NumPy's own loops.
+Floating-point errors: each range clears the C library's status flags first and reads them
+last (integer division by zero and ``MIN // -1`` set them explicitly, as NumPy does); if a
+flag is raised whose ``np.errstate`` category is not "ignore", the call is run again by the
+blocked kernel, which warns or raises exactly as NumPy does.
+
+Compile cost: a kernel takes about 0.2 s to compile (plus about 0.5 s to import numba the
+first time); numba's on-disk cache (the generated source is a file under
+``$TRACENP_CACHE_DIR``, default ``~/.cache/tracenp/numba``) brings a later process's load
+down to about 10 ms.  With
+``config.kernel = "auto"`` the cost model rents before it buys: a region runs its other
+kernel (blocked, numexpr or op by op) and counts the seconds spent there; once they reach
+the estimated compile time, the kernel is compiled in a background thread and used from
+the call after it is ready (segments likewise).  ``config.kernel = "numba"`` compiles at
+the first call.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import platform
+import sys
+import threading
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from tracenp._ndarray import NDARRAY
+
+from ..config import config
+from ..graph.ir import Var
+from ..graph.types import ARRAY, NPSCALAR, PYSCALAR
+from ..optimize.fusion import Region, operands_of_call
+from ..optimize.pattern import Const, operands
+from .numba_table import NUMBA, REDUCE
+
+__all__ = ["available", "numba_program", "numba_source", "run_numba", "pay_rent",
+           "wait_compiles", "settled", "segments", "segment_steps", "pay_segment_rent",
+           "NumbaProgram"]
+
+# fenv.h flag bits: (invalid, divide-by-zero, overflow, underflow)
+_FE_BITS = {"x86_64": (1, 4, 8, 16), "amd64": (1, 4, 8, 16),
+            "aarch64": (1, 2, 4, 8), "arm64": (1, 2, 4, 8)}
+_FE = _FE_BITS.get(platform.machine().lower())
+_ERR_KEYS = ("invalid", "divide", "over", "under")
+_FE_MASK = sum(_FE) if _FE else 0
+_DTYPES = {np.dtype(t) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                 np.uint16, np.uint32, np.uint64, np.float32, np.float64)}
+_NONE = object()
+_MAX_RERUNS = 3      # calls whose flags sent them to the blocked kernel before it keeps them
+_state: dict[str, Any] = {}
+_lock = threading.Lock()
+_compiler: ThreadPoolExecutor | None = None
+_COMPILED: dict[tuple[str, str], Any] = {}   # (source key, mode) -> compiled loop, in-process
+_pending: set = set()
+_renting: "weakref.WeakSet[NumbaProgram]" = weakref.WeakSet()   # last call ran the fallback
+
+
+# ------------------------------------------------------------------ availability
+def available() -> bool:
+    """numba is installed and this platform's floating-point flags are known (cheap: numba
+    is imported only when a kernel is compiled)."""
+    ok = _state.get("available")
+    if ok is None:
+        try:
+            ok = (_FE is not None and sys.platform != "win32"
+                  and importlib.util.find_spec("numba") is not None)
+        except (ImportError, ValueError):
+            ok = False
+        _state["available"] = ok
+    return ok and not _state.get("broken")
+
+
+def _support():
+    """Imports numba and the helpers, and checks once that the flags are read."""
+    mod = _state.get("support")
+    if mod is None:
+        from . import _numba_support as mod
+        x = np.array([0.0, 0.0])
+        flags = mod.probe(x)
+        if not flags & _FE[1]:
+            _state["broken"] = "the C library's floating-point flags are not visible to numba"
+            raise RuntimeError(_state["broken"])
+        _state["support"] = mod
+    return mod
+
+
+# ------------------------------------------------------------------ lowering
+def _np(dt: np.dtype) -> str:
+    return "np.bool_" if dt.kind == "b" else f"np.{dt.name}"
+
+
+def _literal(value: Any, dt: np.dtype) -> str | None:
+    """``value`` (a constant operand) converted to the loop dtype ``dt`` as NumPy does, as
+    source text; None if the conversion changes it in a way that warns (overflow)."""
+    try:
+        with np.errstate(all="raise"):
+            v = np.asarray(value).astype(dt) if isinstance(value, (NDARRAY, np.generic)) \
+                else np.array(value, dtype=dt)
+    except (FloatingPointError, OverflowError, ValueError, TypeError):
+        return None
+    v = v[()]
+    if dt.kind == "b":
+        return "True" if v else "False"
+    if dt.kind == "f":
+        f = float(v)
+        if math.isnan(f):
+            return f"{_np(dt)}(np.nan)"
+        if math.isinf(f):
+            if not (isinstance(value, (float, np.floating)) and math.isinf(float(value))):
+                return None
+            return f"{_np(dt)}({'-' if f < 0 else ''}np.inf)"
+        return f"{_np(dt)}({f!r})"
+    return f"{_np(dt)}({int(v)})"
+
+
+def _cast(expr: str, src: np.dtype, dst: np.dtype) -> str | None:
+    if src == dst:
+        return expr
+    if dst.kind == "b":
+        return f"({expr} != 0)"
+    if src.kind == "f" and dst.kind != "f":
+        return None                 # float -> int: NumPy's C cast is not LLVM's (out of range)
+    if src.kind in "iu" and dst.kind in "iu" and not np.can_cast(src, dst):
+        return None
+    return f"{_np(dst)}({expr})"
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _lower(name: str, kind: str, T: np.dtype, out: np.dtype, a: list[str], res: str,
+           fe: tuple) -> list[str]:
+    """Statements computing ``res`` (of dtype ``out``) from operands ``a`` (of the loop's
+    dtype ``T``, kind ``kind``)."""
+    t = _np(T)
+    bits = T.itemsize * 8
+    x = a[0]
+    y = a[1] if len(a) > 1 else None
+    if name == "add":
+        e = f"({x} | {y})" if kind == "b" else f"{t}({x} + {y})"
+    elif name == "subtract":
+        e = f"{t}({x} - {y})"
+    elif name == "multiply":
+        e = f"({x} & {y})" if kind == "b" else f"{t}({x} * {y})"
+    elif name == "divide":
+        e = f"{t}({x} / {y})"
+    elif name == "negative":
+        e = f"{t}({t}(0) - {x})" if kind == "u" else (f"{t}(-{x})")
+    elif name == "positive":
+        e = x
+    elif name in ("absolute", "fabs"):
+        e = x if kind == "u" else f"{t}(abs({x}))"
+    elif name == "square":
+        e = f"{t}({x} * {x})"
+    elif name == "reciprocal":
+        e = f"{t}({t}(1.0) / {x})"
+    elif name == "sqrt":
+        e = f"{t}(math.sqrt({x}))"
+    elif name in ("floor", "ceil", "trunc", "rint"):
+        e = f"{t}(np.{name}({x}))"
+    elif name == "copysign":
+        e = f"{t}(math.copysign({x}, {y}))"
+    elif name in ("maximum", "minimum", "fmax", "fmin"):
+        op = ">" if name in ("maximum", "fmax") else "<"
+        if kind == "f":
+            nan = x if name in ("maximum", "minimum") else y
+            e = f"({x} if ({x} {op} {y} or {nan} != {nan}) else {y})"
+        else:
+            e = f"({x} if {x} {op} {y} else {y})"
+    elif name in _CMP:
+        e = f"({x} {_CMP[name]} {y})"
+    elif name in ("logical_and", "logical_or", "logical_xor"):
+        bx, by = (x, y) if kind == "b" else (f"({x} != 0)", f"({y} != 0)")
+        e = f"({bx} {dict(logical_and='&', logical_or='|', logical_xor='!=')[name]} {by})"
+    elif name == "logical_not":
+        e = f"(not {x})" if kind == "b" else f"({x} == 0)"
+    elif name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        op = dict(bitwise_and="&", bitwise_or="|", bitwise_xor="^")[name]
+        e = f"({x} {op} {y})" if kind == "b" else f"{t}({x} {op} {y})"
+    elif name == "invert":
+        e = f"(not {x})" if kind == "b" else f"{t}(~{x})"
+    elif name == "left_shift":
+        ok = f"{y} < {bits}" if kind == "u" else f"{y} >= 0 and {y} < {bits}"
+        e = f"({t}({x} << {y}) if ({ok}) else {t}(0))"
+    elif name == "right_shift":
+        if kind == "u":
+            e = f"({t}({x} >> {y}) if {y} < {bits} else {t}(0))"
+        else:
+            e = f"({t}({x} >> {y}) if ({y} >= 0 and {y} < {bits}) else ({t}(-1) if {x} < 0 else {t}(0)))"
+    elif name in ("floor_divide", "remainder"):
+        lines = [f"if {y} == 0:", f"    {res} = {t}(0)", f"    err |= {fe[1]}"]
+        if kind == "i":
+            if name == "floor_divide":
+                lines += [f"elif {y} == -1:", f"    {res} = {t}(-{x})",
+                          f"    if {x} == {np.iinfo(T).min}:", f"        err |= {fe[2]}"]
+            else:
+                lines += [f"elif {y} == -1:", f"    {res} = {t}(0)"]
+        op = "//" if name == "floor_divide" else "%"
+        lines += ["else:", f"    {res} = {t}({x} {op} {y})"]
+        return lines
+    elif name in ("isnan", "isinf", "isfinite"):
+        e = f"math.{name}({x})"
+    elif name == "signbit":
+        e = f"(math.copysign(1.0, {x}) < 0.0)"
+    else:
+        raise _Unsupported(name)
+    if out != T and out.kind != "b":
+        raise _Unsupported(f"{name}: loop {T} -> {out}")
+    return [f"{res} = {e}"]
+
+
+_CMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
+        "equal": "==", "not_equal": "!="}
+
+
+def _descr(o: Any) -> tuple[Any, np.dtype]:
+    """What ``resolve_dtypes`` takes for an operand (a Python type for a weak scalar), and
+    its dtype."""
+    if isinstance(o, Const):
+        v = o.value
+        if isinstance(v, bool):
+            return np.dtype(np.bool_), np.dtype(np.bool_)
+        if type(v) in (int, float, complex):
+            return type(v), np.asarray(v).dtype if type(v) is not int else np.dtype(np.int64)
+        dt = np.asarray(v).dtype
+        return dt, dt
+    av = o.aval
+    if av.kind == PYSCALAR and av.dtype.kind != "b":
+        return {"f": float, "i": int, "c": complex}[av.dtype.kind], av.dtype
+    return av.dtype, av.dtype
+
+
+_PAIRWISE = '''
+@numba.njit(nogil=True, error_model="numpy", boundscheck=False, cache={cache})
+def _leaf{bits}(a, lo, n):
+    if n < 8:
+        res = np.float{bits}(-0.0)
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    m = n - n % 8
+    for i in range(lo + 8, lo + m, 8):
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(lo + m, lo + n):
+        res += a[i]
+    return res
+
+'''
+
+
+class NumbaProgram:
+    """A region's generated source, and its compiled loops (per mode) once ready."""
+
+    def __init__(self, region: Region, body: list[str], used: list[int], specs: list[tuple],
+                 out_dtypes: list[np.dtype], value_dtype: np.dtype | None, reduce: str | None,
+                 acc_dtype: np.dtype | None):
+        self.region = region
+        self.body = body
+        self.used = used                # indices of region inputs the body reads
+        self.specs = specs              # per used input: ("array" | "scalar", dtype)
+        self.out_dtypes = out_dtypes
+        self.value_dtype = value_dtype  # the reduced value's dtype (reduce only)
+        self.reduce = reduce
+        self.acc_dtype = acc_dtype      # the partials' dtype (reduce only)
+        self.ndim = len(region.shape)
+        self.work = 0
+        self.source = self._source(cache=True)
+        self.key = hashlib.sha1((self.source + _SUPPORT_STAMP).encode()).hexdigest()[:20]
+        self.kernels: dict[str, Any] = {}
+        self.failed: str | None = None
+        self.futures: dict[str, Future] = {}
+        self.rent = 0.0
+        self.reruns = 0
+        self.calls = 0                  # calls numba answered
+        self.whole: tuple | None = None
+        self.want = "flat"
+        self.lock = threading.Lock()
+
+    # ---------------------------------------------------------------- source
+    def _source(self, cache: bool) -> str:
+        nd = self.ndim
+        types = ", ".join(f"{kind} {dt}" for kind, dt in self.specs)
+        lines = ["# generated by tracenp: one fused region (see tracenp/exec/numba_kernel.py)",
+                 f"# inputs: {types}; outputs: {', '.join(map(str, self.out_dtypes))}; "
+                 f"reduce: {self.reduce} {self.acc_dtype}; ndim {self.ndim}",
+                 "import math", "import numpy as np", "import numba",
+                 "from tracenp.exec._numba_support import fe_clear, fe_test", ""]
+        if self.reduce in ("sum", "mean") and self.value_dtype.kind == "f":
+            lines.append(_PAIRWISE.format(cache=cache, bits=self.value_dtype.itemsize * 8))
+        for mode in ("flat", "nd"):
+            lines += self._kernel(mode, nd, cache) + [""]
+        return "\n".join(lines)
+
+    def loop_source(self, mode: str = "flat") -> str:
+        """The source of one loop (what ``tracenp.explain`` shows)."""
+        return "\n".join(self._kernel(mode, self.ndim, True))
+
+    def _kernel(self, mode: str, nd: int, cache: bool) -> list[str]:
+        reduce = self.reduce
+        ins = [f"a{k}" if kind == "array" else f"s{k}" for k, (kind, _) in zip(self.used, self.specs)]
+        dims = [f"n{d}" for d in range(1, nd)] if mode == "nd" else []
+        outs = [f"o{m}" for m in range(len(self.out_dtypes))] if reduce is None else ["partials"]
+        pairwise = reduce in ("sum", "mean") and self.value_dtype.kind == "f"
+        head = ["lo", "hi"] if reduce is None else ["c0", "c1", "units", "total"]
+        params = head + dims + ins + outs
+        out = ["@numba.njit(nogil=True, error_model=\"numpy\", boundscheck=False, "
+               f"cache={cache})", f"def {mode}({', '.join(params)}):",
+               "    fe_clear()", "    err = 0"]
+        idx = [f"j{d}" for d in range(nd)] if mode == "nd" else ["j0"]
+        at = ", ".join(idx)
+        load = [f"x{k} = b{k}[{at}]" if kind == "array" else f"x{k} = s{k}"
+                for k, (kind, _) in zip(self.used, self.specs)]
+        slices = [f"b{k} = a{k}[lo:hi]" for k, (kind, _) in zip(self.used, self.specs)
+                  if kind == "array"]
+        if pairwise:
+            return out + self._pairwise_body(mode, nd, slices, load, idx) + \
+                ["    return err | fe_test()"]
+        ind = "    "
+        if reduce is not None:
+            out += [f"{ind}for c in range(c0, c1):", f"{ind}    lo = c * units",
+                    f"{ind}    hi = min(lo + units, total)"]
+            ind += "    "
+            out.append(f"{ind}acc = {self._acc_init()}")
+        out += [ind + line for line in slices]
+        if reduce is None:
+            out += [f"{ind}q{m} = o{m}[lo:hi]" for m in range(len(self.out_dtypes))]
+        out.append(f"{ind}for j0 in range(hi - lo):")
+        ind += "    "
+        if mode == "nd":
+            for d in range(1, nd):
+                out.append(f"{ind}for j{d} in range(n{d}):")
+                ind += "    "
+        out += [ind + line for line in load + self.body]
+        if reduce is None:
+            out += [f"{ind}q{m}[{at}] = r{m}" for m in range(len(self.out_dtypes))]
+        elif reduce == "sum":
+            out.append(f"{ind}acc += {_np(self.acc_dtype)}(r0)")
+        else:
+            op = ">" if reduce in ("max", "amax") else "<"
+            out += [f"{ind}if r0 {op} acc:", f"{ind}    acc = r0"]
+        if reduce is not None:
+            out.append("        partials[c] = acc")
+        out.append("    return err | fe_test()")
+        return out
+
+    def _pairwise_body(self, mode: str, nd: int, slices: list, load: list, idx: list) -> list:
+        """A folded float sum: NumPy's pairwise summation of each chunk (the recursion,
+        halves split at multiples of 8 down to leaves of at most 128, on an explicit stack),
+        each leaf's values computed by the body into a 128-slot buffer as the leaves are
+        visited, left to right, so a cursor walks the chunk in C order: no temporaries."""
+        bits = self.value_dtype.itemsize * 8
+        t = _np(self.value_dtype)
+        ind = " " * 20
+        advance = []
+        if mode == "nd" and nd > 1:
+            for d in range(nd - 1, 0, -1):
+                pad = " " * 4 * (nd - 1 - d)
+                advance += [f"{pad}j{d} += 1", f"{pad}if j{d} == n{d}:", f"{pad}    j{d} = 0"]
+            advance.append(" " * 4 * (nd - 1) + "j0 += 1")
+        else:
+            advance = ["j0 += 1"]
+        size = " * ".join(["(hi - lo)"] + [f"n{d}" for d in range(1, nd)]) if mode == "nd" else "hi - lo"
+        lines = [
+            f"    buf = np.empty(128, {t})",
+            "    fn = np.empty(64, np.int64)",
+            "    fst = np.empty(64, np.int64)",
+            f"    vals = np.empty(64, {t})",
+            "    for c in range(c0, c1):",
+            "        lo = c * units",
+            "        hi = min(lo + units, total)",
+        ]
+        lines += ["        " + line for line in slices]
+        lines += ["        " + f"{j} = 0" for j in idx]
+        flat = mode != "nd" or nd == 1
+        if flat:       # leaves index slices from 0: no negative-index checks, vectorized
+            load = [line.replace(f"= b{k}[j0]", f"= w{k}[k]") for line, k in
+                    zip(load, self.used)]
+            advance = []
+            leaf_slices = [f"w{k} = b{k}[j0:j0 + m]" for k, (kind, _) in
+                           zip(self.used, self.specs) if kind == "array"]
+        else:
+            leaf_slices = []
+        lines += [
+            f"        fn[0] = {size}",
+            "        fst[0] = 0",
+            "        top = 1",
+            "        nv = 0",
+            "        while top > 0:",
+            "            f = top - 1",
+            "            m = fn[f]",
+            "            if m <= 128:",
+        ]
+        lines += ["                " + line for line in leaf_slices]
+        lines += ["                for k in range(m):"]
+        lines += [ind + line for line in load + self.body]
+        lines.append(ind + "buf[k] = r0")
+        lines += [ind + line for line in advance]
+        if flat:
+            lines.append("                j0 += m")
+        lines += [
+            f"                vals[nv] = _leaf{bits}(buf, 0, m)",
+            "                nv += 1",
+            "                top -= 1",
+            "                continue",
+            "            n2 = m // 2",
+            "            n2 -= n2 % 8",
+            "            if fst[f] == 0:",
+            "                fst[f] = 1",
+            "                fn[top] = n2",
+            "                fst[top] = 0",
+            "                top += 1",
+            "            elif fst[f] == 1:",
+            "                fst[f] = 2",
+            "                fn[top] = m - n2",
+            "                fst[top] = 0",
+            "                top += 1",
+            "            else:",
+            "                vals[nv - 2] = vals[nv - 2] + vals[nv - 1]",
+            "                nv -= 1",
+            "                top -= 1",
+            f"        partials[c] = {t}(0.0) + vals[0]",
+        ]
+        return lines
+
+    def _acc_init(self) -> str:
+        dt = self.acc_dtype
+        if self.reduce == "sum":
+            return f"{_np(dt)}(0)"
+        first = self.reduce in ("max", "amax")       # the identity of max is the least value
+        if dt.kind == "b":
+            return "False" if first else "True"
+        return f"{_np(dt)}({np.iinfo(dt).min if first else np.iinfo(dt).max})"
+
+    # ---------------------------------------------------------------- compile
+    def signature(self, mode: str) -> tuple:
+        from numba import types as ty
+        from numba.np.numpy_support import from_dtype
+        nd = self.ndim if mode == "nd" else 1
+        layout = "A" if mode == "nd" else "C"
+        head = [ty.int64] * (2 if self.reduce is None else 4) + [ty.int64] * (nd - 1)
+        ins = [ty.Array(from_dtype(dt), nd, layout, readonly=True) if kind == "array"
+               else from_dtype(dt) for kind, dt in self.specs]
+        if self.reduce is None:
+            outs = [ty.Array(from_dtype(dt), nd, "C") for dt in self.out_dtypes]
+        else:
+            outs = [ty.Array(from_dtype(self.acc_dtype), 1, "C")]
+        return tuple(head + ins + outs)
+
+    def compile(self, mode: str) -> Any:
+        """Compiles (or loads from numba's on-disk cache) the ``mode`` loop; None on failure."""
+        with self.lock:
+            fn = self.kernels.get(mode)
+            if fn is not None or self.failed:
+                return fn
+            with _lock:
+                fn = _COMPILED.get((self.key, mode))
+            if fn is None:
+                fn = self._compile(mode, on_disk=True)
+                if fn is None:            # a stale or unreadable cache entry: in memory
+                    fn = self._compile(mode, on_disk=False)
+                if fn is None:
+                    return None
+                with _lock:
+                    fn = _COMPILED.setdefault((self.key, mode), fn)
+            self.kernels[mode] = fn
+            return fn
+
+    def _compile(self, mode: str, on_disk: bool) -> Any:
+        try:
+            _support()
+            module = _load_module(self, on_disk)
+            fn = getattr(module, mode)
+            fn.compile(self.signature(mode))
+            fn.disable_compile()
+            self.failed = None
+            return fn
+        except Exception as e:      # a kernel numba cannot compile: the region runs blocked
+            self.failed = f"{type(e).__name__}: {e}"[:300]
+            return None
+
+    def cached_on_disk(self) -> bool:
+        d = _cache_dir()
+        if d is None:
+            return False
+        pyc = os.path.join(d, "__pycache__")
+        try:
+            return any(f.startswith(f"k{self.key}.") and f.endswith(".nbi") for f in os.listdir(pyc))
+        except OSError:
+            return False
+
+
+_SUPPORT_STAMP = ""
+
+
+def _support_stamp() -> str:
+    """The helper module's source, hashed into every kernel's key (numba's on-disk cache
+    does not see changes in the functions a kernel calls)."""
+    path = os.path.join(os.path.dirname(__file__), "_numba_support.py")
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha1(f.read()).hexdigest()
+    except OSError:
+        return "?"
+
+
+_SUPPORT_STAMP = _support_stamp()
+
+
+def _cache_dir() -> str | None:
+    d = _state.get("cache_dir", _NONE)
+    if d is not _NONE and _state.get("cache_env") == os.environ.get("TRACENP_CACHE_DIR"):
+        return d
+    base = os.environ.get("TRACENP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "tracenp")
+    d = os.path.join(base, "numba")
+    try:
+        os.makedirs(d, exist_ok=True)
+        if not os.access(d, os.W_OK):
+            d = None
+    except OSError:
+        d = None
+    _state["cache_dir"], _state["cache_env"] = d, os.environ.get("TRACENP_CACHE_DIR")
+    return d
+
+
+def _load_module(prog: NumbaProgram, on_disk: bool = True):
+    """The generated module: from a file under the cache folder (numba's ``cache=True``
+    keeps the machine code beside it), or from memory when no folder is writable."""
+    name = f"k{prog.key}"
+    d = _cache_dir() if on_disk else None
+    if d is not None:
+        path = os.path.join(d, name + ".py")
+        try:
+            if not os.path.exists(path):
+                tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(prog.source)
+                os.replace(tmp, path)
+            modname = f"tracenp_numba_{name}"
+            module = sys.modules.get(modname)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(modname, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[modname] = module      # numba's cache finds its module by name
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[modname]
+                    raise
+            return module
+        except OSError:
+            pass
+    import types as _types
+    module = _types.ModuleType(f"tracenp_numba_{name}")
+    exec(compile(prog._source(cache=False), f"<tracenp numba {name}>", "exec"), module.__dict__)
+    return module
+
+
+# ------------------------------------------------------------------ building a program
+def numba_program(region: Region) -> NumbaProgram | None:
+    """The region's numba program (source only: nothing is compiled), or None if it does
+    not qualify."""
+    cached = getattr(region, "_numba", _NONE)
+    if cached is not _NONE:
+        return cached
+    try:
+        prog = _build(region)
+    except _Unsupported:
+        prog = None
+    region._numba = prog
+    return prog
+
+
+def numba_source(region: Region) -> str | None:
+    prog = numba_program(region)
+    return None if prog is None else prog.source
+
+
+def _build(region: Region) -> NumbaProgram | None:
+    if _FE is None or not region.shape or len(region.shape) > 8:
+        return None
+    for v in region.outputs if region.reduce is None else [region.reduce.inputs[0]]:
+        if v.aval.dtype not in _DTYPES:
+            return None
+    fe = _FE
+    pos = {v.id: k for k, v in enumerate(region.inputs)}
+    local: dict[int, tuple[str, np.dtype]] = {}
+    used: list[int] = []
+    body: list[str] = []
+    work = 0
+    from .kernels import _is_const_literal
+    for j, node in enumerate(region.nodes):
+        name = node.op.name
+        out = node.outputs[0].aval.dtype
+        if name not in NUMBA or out not in _DTYPES:
+            return None
+        if name != "where" and getattr(node.op, "ufunc", None) is not getattr(np, name, _NONE):
+            return None               # another library's ufunc of the same name
+        ops = operands(node) if name != "where" else operands_of_call(node, 3)
+        if ops is None:
+            return None
+        descr, exprs = [], []
+        for o in ops:
+            if isinstance(o, Var) and not _is_const_literal(o):
+                if o.aval.kind not in (ARRAY, NPSCALAR, PYSCALAR):
+                    return None
+                if o.aval.kind == PYSCALAR and o.aval.dtype.kind not in "fb":
+                    return None       # a weak int NumPy range-checks at each call
+                if o.id in local:
+                    e, dt = local[o.id]
+                    descr.append(dt)
+                else:
+                    k = pos.get(o.id)
+                    if k is None:
+                        return None
+                    if k not in used:
+                        used.append(k)
+                    e = f"x{k}"
+                    d, dt = _descr(o)
+                    if dt not in _DTYPES:
+                        return None
+                    descr.append(d)
+                exprs.append((e, dt, None))
+            else:
+                c = o if isinstance(o, Const) else Const(o.value)
+                if isinstance(c.value, NDARRAY) and c.value.ndim:
+                    return None       # an array constant: the blocked kernel passes it
+                d, dt = _descr(c)
+                descr.append(d)
+                exprs.append((None, dt, c.value))
+        if name == "where":
+            loop = (np.dtype(np.bool_), out, out)
+        else:
+            try:
+                loop = node.op.ufunc.resolve_dtypes(tuple(descr) + (None,))
+            except Exception:
+                return None
+            if loop[-1] != out:
+                return None
+            loop = loop[:-1]
+        if any(dt not in _DTYPES for dt in loop):
+            return None
+        if name != "where" and len(set(loop)) != 1:
+            return None               # mixed loops (int64 < uint64): NumPy's own
+        T = loop[-1]
+        if T.kind not in NUMBA[name]:
+            return None
+        args = []
+        for i, ((e, dt, value), want) in enumerate(zip(exprs, loop)):
+            if e is None:
+                lit = _literal(value, want)
+                if lit is None:
+                    return None
+                args.append(lit)
+            else:
+                c = _cast(e, dt, want)
+                if c is None:
+                    return None
+                if c != e:
+                    body.append(f"u{j}_{i} = {c}")
+                    c = f"u{j}_{i}"
+                args.append(c)
+        res = f"t{j}"
+        if name == "where":
+            body.append(f"{res} = {args[1]} if {args[0]} else {args[2]}")
+        else:
+            body += _lower(name, T.kind, T, out, args, res, fe)
+        local[node.outputs[0].id] = (res, out)
+        work += _op_work(name)
+    reduce = acc = value_dt = None
+    if region.reduce is not None:
+        reduce = region.reduce.op.name
+        src = region.reduce.inputs[0]
+        value_dt = src.aval.dtype
+        if reduce not in REDUCE or value_dt.kind not in REDUCE[reduce] or src.id not in local:
+            return None
+        acc = region.reduce.outputs[0].aval.dtype if reduce != "mean" else value_dt
+        if acc not in _DTYPES:
+            return None
+        body.append(f"r0 = {local[src.id][0]}")
+        out_dtypes = [value_dt]
+    else:
+        out_dtypes = []
+        for m, v in enumerate(region.outputs):
+            if v.id not in local:
+                return None
+            body.append(f"r{m} = {local[v.id][0]}")
+            out_dtypes.append(v.aval.dtype)
+    specs = []
+    for k in used:
+        v = region.inputs[k]
+        av = v.aval
+        if av.kind == ARRAY and av.ndim > 0:
+            specs.append(("array", av.dtype))
+        else:
+            specs.append(("scalar", av.dtype))
+    prog = NumbaProgram(region, body, used, specs, out_dtypes, value_dt, reduce, acc)
+    prog.work = work
+    return prog
+
+
+def _op_work(name: str) -> int:
+    from ..optimize.fusion import _OP_COST
+    return _OP_COST.get(name, 1)
+
+
+# ------------------------------------------------------------------ running
+def _enabled_flags() -> int:
+    err = np.geterr()
+    mask = 0
+    for key, bit in zip(_ERR_KEYS, _FE):
+        if err[key] != "ignore":
+            mask |= bit
+    return mask
+
+
+def _arguments(prog: NumbaProgram, inputs: list) -> tuple[str, list]:
+    shape = prog.region.shape
+    vals = [inputs[k] for k in prog.used]
+    flat = True
+    for (kind, _), x in zip(prog.specs, vals):
+        if kind == "array" and not (x.shape == shape and x.flags.c_contiguous):
+            flat = False
+            break
+    args = []
+    for (kind, _), x in zip(prog.specs, vals):
+        if kind == "array":
+            args.append(x.reshape(-1) if flat else np.broadcast_to(x, shape))
+        elif isinstance(x, NDARRAY):
+            args.append(x[()])
+        else:
+            args.append(x)
+    return ("flat" if flat else "nd"), args
+
+
+def run_numba(region: Region, inputs: list, blocked: Any) -> tuple | None:
+    """Runs the region's numba kernel; None when it is not compiled yet (the caller runs
+    the region's other kernel and pays rent) or must not answer this call."""
+    prog = numba_program(region)
+    if prog is None or prog.failed:
+        return None
+    mode, args = _arguments(prog, inputs)
+    fn = prog.kernels.get(mode)
+    if fn is None:
+        with _lock:
+            fn = _COMPILED.get((prog.key, mode))
+        if fn is not None:              # the same region compiled for another plan
+            prog.kernels[mode] = fn
+    if fn is None:
+        prog.want = mode
+        if config.kernel != "numba" and (config.numba_background
+                                          or prog.rent < _compile_estimate(prog)):
+            _renting.add(prog)
+            return None          # not bought yet (or compiling in the background)
+        fn = prog.compile(mode)
+        if fn is None:
+            return None
+    shape = region.shape
+    total = 1
+    for d in shape:
+        total *= d
+    if total == 0:
+        return None
+    dims = list(shape[1:]) if mode == "nd" else []
+    lead = shape[0] if mode == "nd" else total
+    per_unit = total // lead if lead else 1
+    threads = max(1, config.threads)
+    parallel = threads > 1 and total * max(prog.work, _k.PASS_COST) >= config.parallel_work
+    if prog.reduce is None:
+        outs = [np.empty(shape, dt) for dt in prog.out_dtypes]
+        outs_k = [o.reshape(-1) for o in outs] if mode == "flat" else outs
+        parts = min(threads, lead) if parallel else 1
+        bounds = [(lead * p // parts, lead * (p + 1) // parts) for p in range(parts)]
+        calls = [(lo, hi, *dims, *args, *outs_k) for lo, hi in bounds]
+    else:
+        # the partials of the kernel this region falls back to: the blocked kernel's
+        # blocks, or one sum over the whole (NumPy op by op: np.sum of a C-ordered value)
+        if _sums_whole(prog, region):
+            if mode != "flat":
+                return None       # NumPy would sum the value in its memory order
+            units = lead
+        else:
+            units = max(1, config.chunk_bytes // (blocked.itemsize * max(per_unit, 1)))
+        nchunks = -(-lead // units)
+        partials = np.empty(nchunks, prog.acc_dtype)
+        parts = min(threads, nchunks) if parallel else 1
+        bounds = [(nchunks * p // parts, nchunks * (p + 1) // parts) for p in range(parts)]
+        calls = [(c0, c1, units, lead, *dims, *args, partials) for c0, c1 in bounds]
+    def run(call: tuple) -> int:
+        try:
+            return fn(*call)
+        except TypeError:        # an operand numba's signature does not take (byte order,
+            return -1            # alignment): the other kernel answers this call
+
+    if len(calls) == 1:
+        flags = run(calls[0])
+    else:
+        futures = [_k.pool().submit(run, c) for c in calls[1:]]
+        flags = run(calls[0])
+        for f in futures:
+            r = f.result()
+            flags = -1 if r < 0 or flags < 0 else flags | r
+    if flags < 0:
+        return None
+    if flags & _FE_MASK and flags & _enabled_flags():
+        prog.reruns += 1            # NumPy's loops warn (or raise) exactly: rerun them
+        if prog.reruns >= _MAX_RERUNS and config.kernel != "numba":
+            prog.failed = "floating-point errors on several calls: runs blocked"
+        return None
+    prog.calls += 1
+    _renting.discard(prog)
+    if prog.reduce is None:
+        return tuple(outs)
+    return (_k.combine(prog.reduce, partials, total),)
+
+
+def _sums_whole(prog: NumbaProgram, region: Region) -> bool:
+    """Whether the region's other kernel runs it op by op (a cheap region fused for numba
+    only): a folded float sum is then one pairwise sum of the whole value, as np.sum's."""
+    if prog.reduce not in ("sum", "mean") or prog.value_dtype.kind != "f":
+        return False
+    cached = prog.whole
+    if cached is None or cached[0] != config.kernel:
+        from .kernels import fallback_kernel
+        cached = prog.whole = (config.kernel, fallback_kernel(region) == "numpy")
+    return cached[1]
+
+
+class _Kernels:
+    """tracenp.exec.kernels' helpers, imported on first use (it imports this module)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from . import kernels
+        value = {"PASS_COST": kernels._PASS_COST, "pool": kernels._get_pool,
+                 "combine": kernels._combine}[name]
+        setattr(self, name, value)
+        return value
+
+
+_k = _Kernels()
+
+
+# ------------------------------------------------------------------ the cost model
+def _compile_estimate(prog: NumbaProgram) -> float:
+    """Seconds a compile is expected to cost: loading from numba's on-disk cache, or
+    compiling; plus importing numba the first time."""
+    est = 0.02 if prog.cached_on_disk() else config.numba_compile_seconds
+    if "numba" not in sys.modules:
+        est += 0.5
+    return est
+
+
+def pay_rent(region: Region, seconds: float) -> None:
+    """The region ran another kernel for ``seconds``: once the total reaches the estimated
+    compile cost, its numba kernel is compiled (in the background by default)."""
+    prog = numba_program(region)
+    if prog is None or prog.failed:
+        return
+    mode = prog.want
+    if mode in prog.futures:
+        return
+    prog.rent += seconds
+    if prog.rent < _compile_estimate(prog) or not config.numba_background:
+        return
+    global _compiler
+    with _lock:
+        if mode in prog.futures:
+            return
+        if _compiler is None:
+            _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracenp-numba")
+        prog.futures[mode] = fut = _compiler.submit(prog.compile, mode)
+        _pending.add(fut)
+        fut.add_done_callback(_pending.discard)
+        prog.rent = 0.0            # another mode, if one is needed later, pays its own
+
+
+def settled(fn: Any = None) -> bool:
+    """No region is waiting for its numba kernel (of ``fn``, a compiled function, or of any
+    plan): every region whose last call ran another kernel has a failed compile, and no
+    compile is running.  Benchmarks warm up until then."""
+    if fn is not None:
+        from ..optimize.fusion import FusedOp
+        progs = [numba_program(n.params) for plan in getattr(fn, "_cache", {}).values()
+                 for n in getattr(getattr(plan, "graph", None), "nodes", ())
+                 if isinstance(n.op, FusedOp)]
+        renting = [p for p in progs if p is not None and p in _renting]
+        for plan in getattr(fn, "_cache", {}).values():
+            for n in getattr(getattr(plan, "graph", None), "nodes", ()):
+                blocked = getattr(n.params, "_program", None) if isinstance(n.op, FusedOp) else None
+                renting += [s.prog for s in getattr(blocked, "_segments", None) or ()
+                            if "flat" not in s.prog.kernels]
+    else:
+        renting = list(_renting)
+    return not _pending and not any(not p.failed for p in renting)
+
+
+def wait_compiles(timeout: float | None = None) -> bool:
+    """Waits for the background compiles started so far; True if none is left."""
+    from concurrent.futures import wait
+    pending = list(_pending)
+    if pending:
+        wait(pending, timeout=timeout)
+    return not _pending
+
+
+# ------------------------------------------------------------------ segments of blocked regions
+class _Segment:
+    """A run of consecutive lowerable nodes of a blocked region, compiled as one loop over
+    a block: the blocked kernel calls it instead of the run's ufunc steps (one pass over the
+    block instead of one per op).  If it raises a floating-point flag that is not ignored,
+    the run's own ufunc steps are run again on that block (NumPy's warnings, exactly)."""
+
+    def __init__(self, prog: NumbaProgram, first: int, last: int, ins: list, outs: list):
+        self.prog = prog
+        self.first, self.last = first, last      # step indices, inclusive
+        self.ins = ins                           # refs (blocked program) of prog.used inputs
+        self.outs = outs                         # refs of the segment's outputs
+        self.scalar = [kind == "scalar" for kind, _ in prog.specs]
+
+    def runner(self, fn: Any, sub: list):
+        ins, outs, scalar = self.ins, self.outs, self.scalar
+
+        def run(spaces: dict, get: Any, run_steps: Any) -> None:
+            args = [get(r) for r in ins]
+            for i, s in enumerate(scalar):
+                if s and isinstance(args[i], NDARRAY):
+                    args[i] = args[i][()]
+            dest = [spaces[d[0]][d[1]] for d in outs]
+            n = dest[0].shape[0]
+            flags = fn(0, n, *args, *dest)
+            if flags & _FE_MASK and flags & _enabled_flags():
+                run_steps(sub, spaces)
+        return run
+
+
+def segments(blocked: Any) -> list[_Segment]:
+    """The numba segments of a blocked program's region (source only; cached)."""
+    segs = getattr(blocked, "_segments", None)
+    if segs is not None:
+        return segs
+    segs = blocked._segments = []
+    region = blocked.region
+    if not available():
+        return segs
+    nodes = region.nodes
+    ref_of: dict[int, tuple] = {}
+    for v, k in zip(region.inputs, range(len(region.inputs))):
+        ref_of[v.id] = ("in", k)
+    for node, (_, _, refs, dest) in zip(nodes, blocked.steps):
+        ops = operands(node) if node.op.name != "where" else operands_of_call(node, 3)
+        for o, r in zip(ops or (), refs):
+            if isinstance(o, Var):
+                ref_of.setdefault(o.id, r)
+        ref_of[node.outputs[0].id] = dest
+    ok = [_lowerable(region, node) for node in nodes]
+    later: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        for v in node.inputs:
+            later[v.id] = i
+    final = {v.id for v in region.outputs}
+    if region.reduce is not None:
+        final.add(region.reduce.inputs[0].id)
+    i = 0
+    while i < len(nodes):
+        if not ok[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(nodes) and ok[j + 1]:
+            j += 1
+        if j > i:
+            seg = _segment(region, nodes, i, j, later, final, ref_of)
+            if seg is not None:
+                segs.append(seg)
+        i = j + 1
+    return segs
+
+
+def _lowerable(region: Region, node: Any) -> bool:
+    sub = Region([node], list(node.inputs), [node.outputs[0]], region.shape)
+    try:
+        return _build(sub) is not None
+    except _Unsupported:
+        return False
+
+
+def _segment(region: Region, nodes: list, i: int, j: int, later: dict, final: set,
+             ref_of: dict) -> _Segment | None:
+    run = nodes[i:j + 1]
+    inside = {n.outputs[0].id for n in run}
+    inputs: list = []
+    seen: set = set()
+    for n in run:
+        for v in n.inputs:
+            if v.id not in inside and v.id not in seen:
+                seen.add(v.id)
+                inputs.append(v)
+    outputs = [n.outputs[0] for n in run
+               if n.outputs[0].id in final or later.get(n.outputs[0].id, -1) > j]
+    if not outputs:
+        return None
+    sub = Region(run, inputs, outputs, region.shape)
+    try:
+        prog = _build(sub)
+    except _Unsupported:
+        prog = None
+    if prog is None:
+        return None
+    ins = [ref_of.get(inputs[k].id) for k in prog.used]
+    outs = [ref_of.get(v.id) for v in outputs]
+    if any(r is None or r[0] == "const" for r in ins + outs):
+        return None
+    return _Segment(prog, i, j, ins, outs)
+
+
+def segment_steps(blocked: Any) -> list | None:
+    """The blocked program's steps with its compiled numba segments in place of their runs,
+    or None while none is compiled."""
+    cached = getattr(blocked, "_segment_steps", None)
+    if cached is not None:
+        return cached or None
+    segs = segments(blocked)
+    if not segs or any(not s.prog.kernels.get("flat") for s in segs if not s.prog.failed):
+        return None
+    steps = list(blocked.steps)
+    for s in reversed(segs):
+        fn = s.prog.kernels.get("flat")
+        if fn is None:
+            continue
+        sub = steps[s.first:s.last + 1]
+        steps[s.first:s.last + 1] = [("seg", s.runner(fn, sub), None, None)]
+    blocked._segment_steps = steps
+    return steps
+
+
+def pay_segment_rent(blocked: Any, seconds: float) -> None:
+    """The blocked kernel ran a region with segments for ``seconds``: once the rent reaches
+    the estimated compile time, its segments compile (in the background by default)."""
+    segs = segments(blocked)
+    todo = [s.prog for s in segs if not s.prog.failed and "flat" not in s.prog.kernels]
+    if not todo:
+        return
+    if config.kernel == "numba" or not config.numba_background:
+        blocked._seg_rent = getattr(blocked, "_seg_rent", 0.0) + seconds
+        if config.kernel == "numba" or blocked._seg_rent >= sum(map(_compile_estimate, todo)):
+            for p in todo:
+                p.compile("flat")
+        return
+    if any("flat" in p.futures for p in todo):
+        return
+    blocked._seg_rent = getattr(blocked, "_seg_rent", 0.0) + seconds
+    if blocked._seg_rent < sum(map(_compile_estimate, todo)):
+        return
+    global _compiler
+    with _lock:
+        if _compiler is None:
+            _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracenp-numba")
+        for p in todo:
+            if "flat" not in p.futures:
+                p.futures["flat"] = fut = _compiler.submit(p.compile, "flat")
+                _pending.add(fut)
+                fut.add_done_callback(_pending.discard)
