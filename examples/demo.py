@@ -61,7 +61,7 @@ def main():
     print("the gradient graph (forward and backward, simplified and fused), on small inputs:\n")
     print(tracenp.make_graph(tracenp.grad(total_call))(S[:4], K[:4], T[:4]))
     t_g = best_of(tracenp.grad(total_call), S, K, T)
-    print(f"gradient    : {t_g * 1e3:8.2f} ms   ({t_g / t_np:.2f}x one eager NumPy forward pass)")
+    print(f"gradient    : {t_g * 1e3:8.2f} ms   ({t_g / t_np:.2f}x the time of one eager NumPy forward pass)")
 
     small = np.linspace(-1, 1, 10)
     logistic = lambda x: 1 / (1 + np.exp(-x))   # noqa: E731
