@@ -133,6 +133,12 @@ ALGEBRA = {
     "uniform_array_term": RuleCase(
         lambda x: np.positive(x + np.broadcast_to(np.full((), 3, dtype=x.dtype), x.shape)),
         FLOATS + INTS, also=("complex128",)),
+    "uniform_array_difference": RuleCase(
+        lambda x: np.positive(np.broadcast_to(np.full((), 3, dtype=x.dtype), x.shape) - x),
+        FLOATS + INTS, also=("complex128",)),
+    "uniform_array_quotient": RuleCase(
+        lambda x: np.positive(x / np.broadcast_to(np.full((), 4, dtype=x.dtype), x.shape)),
+        FLOATS, also=("complex128",)),
     "where_constant_condition": RuleCase(lambda x: np.positive(np.where(True, x * 2, 0)),
                                          FLOATS + INTS, also=("complex128",)),
 }

@@ -888,7 +888,10 @@ _k = _Kernels()
 def _compile_estimate(prog: NumbaProgram) -> float:
     """Seconds a compile is expected to cost: loading from numba's on-disk cache, or
     compiling; plus importing numba the first time."""
-    est = 0.02 if prog.cached_on_disk() else config.numba_compile_seconds
+    on_disk = getattr(prog, "_on_disk", None)
+    if on_disk is None:             # looked up once per program (a directory listing)
+        on_disk = prog._on_disk = prog.cached_on_disk()
+    est = 0.02 if on_disk else config.numba_compile_seconds
     if "numba" not in sys.modules:
         est += 0.5
     return est

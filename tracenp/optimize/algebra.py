@@ -229,6 +229,8 @@ def _with_scalar(b, m, name: str):
         c = _uniform_scalar(b, u)
     if c is None:
         return None
+    if name in ("subtract", "divide"):  # not commutative: keep the operands' order
+        return b.call(name, c, x) if u is m["x"] else b.call(name, x, c)
     if name == "multiply" and c == 1 and isinstance(x, Var) and x.aval.dtype.kind in "biuf" \
             and np.result_type(x.aval.dtype, c) == x.aval.dtype:
         return x        # x * ones: x itself (mul_by_one's case; this phase's rules do not
@@ -250,6 +252,18 @@ def _uniform_factor(b, m):
 def _uniform_term(b, m):
     """x + full(shape, c) -> x + c, as ``uniform_array_factor``."""
     return _with_scalar(b, m, "add")
+
+
+@rule("uniform_array_difference", "canonicalize", P("subtract", X("x"), X("u")))
+def _uniform_difference(b, m):
+    """x - full(shape, c) -> x - c (and c - x), as ``uniform_array_factor``."""
+    return _with_scalar(b, m, "subtract")
+
+
+@rule("uniform_array_quotient", "canonicalize", P(("divide", "true_divide"), X("x"), X("u")))
+def _uniform_quotient(b, m):
+    """x / full(shape, c) -> x / c (and c / x), as ``uniform_array_factor``."""
+    return _with_scalar(b, m, "divide")
 
 
 @rule("where_constant_condition", "canonicalize",

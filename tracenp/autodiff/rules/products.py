@@ -14,6 +14,12 @@ from ._common import Via, _f, _u
 @_u("matmul")
 def _matmul(g, ans, a, b):
     a_vec, b_vec = np.ndim(a) == 1, np.ndim(b) == 1
+    if b_vec and not a_vec and np.ndim(a) == 2:
+        # matrix @ vector: the gradients are a vector-matrix product (gemv, as a hand-written
+        # gradient would do) and an outer product, not matrix products with one column
+        return (np.multiply.outer(g, b), np.matmul(g, a))
+    if a_vec and not b_vec and np.ndim(b) == 2:
+        return (np.matmul(b, g), np.multiply.outer(a, g))
     a2 = np.expand_dims(a, 0) if a_vec else a
     b2 = np.expand_dims(b, -1) if b_vec else b
     g2 = g
