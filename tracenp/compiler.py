@@ -234,14 +234,12 @@ def _set_gen_state(g: Any, snapshot: str) -> None:
         g.set_state(state)
 
 
-class Plan:
-    """A traced graph ready to replay for one signature."""
+class InputReader:
+    """Where a plan's inputs come from at call time (argument leaves, module globals,
+    closure cells), and whether globals it depends on changed: shared by every backend's
+    plan."""
 
-    def __init__(self, fn: Callable, graph: Graph):
-        self.graph = graph
-        self.fn = fn
-        results = [v for v in graph.outputs if isinstance(v, Var)] + [v for _, v in graph.writebacks]
-        self.executor = Interpreter(graph, results)
+    def bind_inputs(self, fn: Callable, graph: Graph) -> None:
         self.sources = [(s.kind, s.index, s.name) for s in graph.input_sources]
         self.globals_types = [(s.kind, s.index, s.name, v.aval) for s, v in
                               zip(graph.input_sources, graph.inputs) if s.kind != "arg"]
@@ -249,25 +247,6 @@ class Plan:
         self.guards = [(s.kind, s.index, s.name, saved)
                        for s, saved in getattr(graph, "guards", ())]
         self.watches_globals = bool(self.globals_types or self.guards)
-        self.mutates_args = bool(graph.writebacks)
-        self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
-        self.output_views = _output_views(graph)
-        self._arg_index = ([s.index for s in graph.input_sources]
-                           if all(s.kind == "arg" for s in graph.input_sources) else None)
-        first = graph.outputs[0] if graph.outputs else None
-        self._single_kind = (first.aval.kind if graph.out_tree == "*" and isinstance(first, Var)
-                             and not graph.writebacks and not isinstance(first, Literal)
-                             else None)
-        # Outputs that were different values when traced but became one variable after
-        # simplification (CSE): eager NumPy returns distinct arrays, so copy the later ones.
-        traced = getattr(graph, "trace_outputs", graph.outputs)
-        first: dict[int, int] = {}
-        self.copy_outputs = set()
-        for k, v in enumerate(graph.outputs):
-            if isinstance(v, Var):
-                j = first.setdefault(id(v), k)
-                if j != k and traced[j] is not traced[k]:
-                    self.copy_outputs.add(k)
         unwrapped = inspect.unwrap(fn)
         self._globals = getattr(unwrapped, "__globals__", {})
         self._closure = getattr(unwrapped, "__closure__", None) or ()
@@ -301,6 +280,42 @@ class Plan:
         return False
 
     verifier = None       # check=True: a tracenp.verify.Verifier (runs the traced graph too)
+
+
+
+def copy_outputs(graph: Graph) -> set[int]:
+    """Outputs that were different values when traced but became one variable after
+    simplification (CSE): eager NumPy returns distinct arrays, so the later ones are copied."""
+    traced = getattr(graph, "trace_outputs", graph.outputs)
+    first: dict[int, int] = {}
+    out = set()
+    for k, v in enumerate(graph.outputs):
+        if isinstance(v, Var):
+            j = first.setdefault(id(v), k)
+            if j != k and traced[j] is not traced[k]:
+                out.add(k)
+    return out
+
+
+class Plan(InputReader):
+    """A traced graph ready to replay for one signature."""
+
+    def __init__(self, fn: Callable, graph: Graph):
+        self.graph = graph
+        self.fn = fn
+        results = [v for v in graph.outputs if isinstance(v, Var)] + [v for _, v in graph.writebacks]
+        self.executor = Interpreter(graph, results)
+        self.bind_inputs(fn, graph)
+        self.mutates_args = bool(graph.writebacks)
+        self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
+        self.output_views = _output_views(graph)
+        self._arg_index = ([s.index for s in graph.input_sources]
+                           if all(s.kind == "arg" for s in graph.input_sources) else None)
+        first = graph.outputs[0] if graph.outputs else None
+        self._single_kind = (first.aval.kind if graph.out_tree == "*" and isinstance(first, Var)
+                             and not graph.writebacks and not isinstance(first, Literal)
+                             else None)
+        self.copy_outputs = copy_outputs(graph)
 
     def __call__(self, leaves: list, out_tree: Any) -> Any:
         if self.verifier is not None:

@@ -43,6 +43,7 @@ from ..graph.ir import Graph, Literal, Var
 from ..graph.ops import MutateOp
 from ..graph.pytree import flatten, unflatten
 from ..graph.types import ARRAY, NPSCALAR
+from ..compiler import InputReader, copy_outputs
 
 __all__ = ["is_cupy_array", "has_cupy_leaf", "device_status", "require_device", "call",
            "CupyPlan", "cupy_plans", "describe", "region_kernels"]
@@ -189,11 +190,11 @@ def _call_op(node: Any, ins: list, inplace: bool) -> tuple:
 
 
 # ============================================================================ plans
-class CupyPlan:
+class CupyPlan(InputReader):
     """A traced, optimized graph (fused for the GPU) run node by node with CuPy."""
 
     def __init__(self, fn: Any, graph: Graph, host_io: bool):
-        from ..compiler import Plan, _output_views
+        from ..compiler import _output_views
         from ..optimize.fusion import FusedOp
         from .interpreter import inplace_safe
         from .cuda_kernel import cuda_kernel, kernel_name
@@ -215,25 +216,8 @@ class CupyPlan:
                 self.steps.append((node, None, i in inplace))
         self.output_views = _output_views(graph)
         self.writeback_of = {id(v): idx for idx, v in graph.writebacks}
-        traced = getattr(graph, "trace_outputs", graph.outputs)
-        first: dict[int, int] = {}
-        self.copy_outputs = set()
-        for j, v in enumerate(graph.outputs):
-            if isinstance(v, Var):
-                f = first.setdefault(id(v), j)
-                if f != j and traced[f] is not traced[j]:
-                    self.copy_outputs.add(j)
-        self.sources = [(s.kind, s.index, s.name) for s in graph.input_sources]
-        self.globals_types = [(s.kind, s.index, s.name, v.aval) for s, v in
-                              zip(graph.input_sources, graph.inputs) if s.kind != "arg"]
-        self.guards = [(s.kind, s.index, s.name, saved)
-                       for s, saved in getattr(graph, "guards", ())]
-        self.watches_globals = bool(self.globals_types or self.guards)
-        unwrapped = __import__("inspect").unwrap(fn)
-        self._globals = getattr(unwrapped, "__globals__", {})
-        self._closure = getattr(unwrapped, "__closure__", None) or ()
-        self.read_inputs = Plan.read_inputs.__get__(self)
-        self.globals_changed = Plan.globals_changed.__get__(self)
+        self.copy_outputs = copy_outputs(graph)
+        self.bind_inputs(fn, graph)
         last: dict[int, int] = {}
         for i, (node, _, _) in enumerate(self.steps):
             for v in node.inputs:

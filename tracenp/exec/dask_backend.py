@@ -44,6 +44,7 @@ from ..graph.ir import Graph, Literal, Var
 from ..graph.ops import MutateOp
 from ..graph.pytree import flatten, unflatten
 from ..graph.types import ARRAY
+from ..compiler import InputReader
 
 __all__ = ["is_dask_array", "has_dask_leaf", "call", "BlockKernel", "block_kernels",
            "dask_plans", "DaskPlan", "StandIn", "stand_in"]
@@ -516,11 +517,10 @@ def _ufunc_method_on_dask(node: Any, ins: list) -> tuple:
     return (getattr(da, name)(args[0], **call),)
 
 
-class DaskPlan:
+class DaskPlan(InputReader):
     """A traced, optimized and fused graph, run node by node on dask arrays."""
 
     def __init__(self, fn: Any, graph: Graph):
-        from ..compiler import Plan
         from ..optimize.fusion import FusedOp
         if graph.writebacks:
             raise UnsupportedMutationError(
@@ -544,17 +544,7 @@ class DaskPlan:
                 self.steps.append((node, kernel))
             else:
                 self.steps.append((node, None))
-        self.sources = [(s.kind, s.index, s.name) for s in graph.input_sources]
-        self.globals_types = [(s.kind, s.index, s.name, v.aval) for s, v in
-                              zip(graph.input_sources, graph.inputs) if s.kind != "arg"]
-        self.guards = [(s.kind, s.index, s.name, saved)
-                       for s, saved in getattr(graph, "guards", ())]
-        self.watches_globals = bool(self.globals_types or self.guards)
-        unwrapped = __import__("inspect").unwrap(fn)
-        self._globals = getattr(unwrapped, "__globals__", {})
-        self._closure = getattr(unwrapped, "__closure__", None) or ()
-        self.read_inputs = Plan.read_inputs.__get__(self)
-        self.globals_changed = Plan.globals_changed.__get__(self)
+        self.bind_inputs(fn, graph)
 
     def run(self, leaves: list) -> Any:
         graph = self.graph
