@@ -481,6 +481,7 @@ class CompiledFunction:
         self._lock = threading.RLock()
         self._auto_static: frozenset[int] = frozenset()
         self._warned: set[tuple] = set()
+        self._on_gpu = options.get("backend") == "cupy"     # (read on every call)
         self.trace_count = 0
         self._signatures = 0
         self._last_key: Any = None
@@ -533,7 +534,7 @@ class CompiledFunction:
         if current_trace() is not None:
             # Called from inside another trace: inline.
             return self.fn(*args, **kwargs)
-        if self.options.get("backend") == "cupy":    # NumPy in and out, run on the GPU
+        if self._on_gpu:                            # NumPy in and out, run on the GPU
             from .exec import cupy_backend
             return cupy_backend.call(self, args, kwargs, host_io=True)
         key, leaves, treedef = self.signature(args, kwargs)
@@ -648,8 +649,13 @@ class CompiledFunction:
 
     RECOMPILE_LIMIT = 8
 
-    def _optimize(self, graph: Graph, record_listings: bool = False) -> None:
-        """Run the optimizer on a fresh trace, as the options say (``graph.report``)."""
+    def _optimize(self, graph: Graph, record_listings: bool = False,
+                  fuse_everything: bool | None = None) -> None:
+        """Run the optimizer on a fresh trace, as the options say (``graph.report``).
+
+        ``fuse_everything`` fuses every elementwise region, single ops included, with no
+        size cost model: the GPU (one kernel launch) and dask (one task per block) want
+        that; by default it follows ``backend="cupy"``."""
         opts = self.options
         if not opts.get("optimize", True):
             graph.report = None
@@ -660,9 +666,9 @@ class CompiledFunction:
                                 record_listings=record_listings)
         if opts.get("fuse", True):
             from .optimize.fusion import fuse
-            # (the GPU fuses every elementwise region, single ops too: tracenp.exec.cupy_backend)
-            n = (fuse(graph, min_size=1, cost_model=False) if opts.get("backend") == "cupy"
-                 else fuse(graph))
+            if fuse_everything is None:
+                fuse_everything = opts.get("backend") == "cupy"
+            n = fuse(graph, min_size=1, cost_model=False) if fuse_everything else fuse(graph)
             graph.report.counts.append(("fused", len(graph.nodes)))
             if record_listings and n:
                 graph.report.listings.append(("fusion", str(graph)))
@@ -688,15 +694,34 @@ class CompiledFunction:
         plan = self._cache[key] = _Eager(err)
         return plan
 
-    def _warn(self, err: TracenpError) -> None:
-        token = (type(err), err.reason, str(err.source))
+    def _warn(self, err: TracenpError, how: str = "eagerly with NumPy", tag: str = "") -> None:
+        """One ``FallbackWarning`` per reason; ``how`` says how the call runs instead (the
+        dask and CuPy backends word it for themselves, ``tag`` keeps their tokens apart)."""
+        token = (tag, type(err), err.reason, str(err.source))
         if token in self._warned:
             return
         self._warned.add(token)
         where = f" at {err.source.short()}" if err.source is not None else ""
         warnings.warn(FallbackWarning(
-            f"tracenp: {self.__name__} runs eagerly with NumPy{where}: "
+            f"tracenp: {self.__name__} runs {how}{where}: "
             f"{type(err).__name__}: {err}"), stacklevel=_outside_stacklevel())
+
+    def foreign_signature(self, args: tuple, kwargs: dict,
+                          foreign_key: Callable[[Any, int, dict], Any]) -> tuple[Any, list]:
+        """The cache key of a call whose array arguments live elsewhere (dask, CuPy):
+        ``foreign_key(leaf, i, aliases)`` keys such a leaf (None for any other leaf, which
+        is keyed as for NumPy); raising ``_Unsupported`` makes the key unsupported."""
+        m_args, m_kwargs = self._mark_static(args, kwargs)
+        leaves, treedef = flatten((m_args, m_kwargs))
+        aliases: dict[int, int] = {}
+        keys = []
+        try:
+            for i, leaf in enumerate(leaves):
+                k = foreign_key(leaf, i, aliases)
+                keys.append(_leaf_key(leaf, i, self._auto_static, aliases) if k is None else k)
+        except _Unsupported as e:
+            return (treedef, "unsupported", str(e)), leaves
+        return (treedef, tuple(keys)), leaves
 
     # ---------------------------------------------------------------- introspection
     def plans(self) -> dict:

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tracenp._ndarray import NDARRAY
 
 from ..graph.ir import Var
 from ..graph.types import ARRAY, NPSCALAR, PYSCALAR
 from ..optimize.fusion import Region, operands_of_call
 from ..optimize.pattern import Const, operands
 from .cuda_table import CTYPE, CUPY_NAME, PREAMBLE, REDUCE, kind_of, template
+from .constants import as_loop_dtype
 
 __all__ = ["CudaKernel", "cuda_kernel", "kernel_name", "translation_unit",
            "generated_kernels", "OPTIONS"]
@@ -149,13 +149,9 @@ def _hexfloat(value: float, single: bool) -> str:
 def literal(value: Any, dt: np.dtype) -> str | None:
     """A constant converted to ``dt`` as NumPy converts it (None where NumPy would warn
     or raise: an overflow), spelled exactly in C++."""
-    try:
-        with np.errstate(all="raise"):
-            v = np.asarray(value).astype(dt) if isinstance(value, (NDARRAY, np.generic)) \
-                else np.array(value, dtype=dt)
-    except (FloatingPointError, OverflowError, ValueError, TypeError):
+    v = as_loop_dtype(value, dt)
+    if v is None:
         return None
-    v = v[()]
     if dt.kind == "b":
         return "true" if v else "false"
     if dt.kind in "iu":

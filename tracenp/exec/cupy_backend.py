@@ -396,53 +396,20 @@ def _launch(region: Any, kern: Any, ins: list) -> tuple:
 
 
 # ============================================================================ calls
-def _optimize(cf: Any, graph: Graph) -> None:
-    """The compiler's pipeline with the GPU's fusion: every elementwise region is fused,
-    single ops included (one kernel launch, with NumPy's dtypes and semantics)."""
-    opts = cf.options
-    if not opts.get("optimize", True):
-        graph.report = None
-        return
-    from ..optimize import optimize
-    from ..optimize.fusion import fuse
-    graph.report = optimize(graph, disable=opts.get("disable", ()),
-                            fast_math=opts.get("fast_math", False))
-    if opts.get("fuse", True):
-        fuse(graph, min_size=1, cost_model=False)
+def _cupy_key(leaf: Any, i: int, aliases: dict) -> Any:
+    if not is_cupy_array(leaf):
+        return None
+    layout = "C" if leaf.flags.c_contiguous else "F" if leaf.flags.f_contiguous else "S"
+    return ("cupy", leaf.shape, leaf.dtype, layout, aliases.setdefault(id(leaf), i))
 
 
 def _signature(cf: Any, args: tuple, kwargs: dict) -> tuple[Any, list]:
-    from ..compiler import _leaf_key, _Unsupported
-    m_args, m_kwargs = cf._mark_static(args, kwargs)
-    leaves, treedef = flatten((m_args, m_kwargs))
-    aliases: dict[int, int] = {}
-    keys = []
-    try:
-        for i, leaf in enumerate(leaves):
-            if is_cupy_array(leaf):
-                layout = "C" if leaf.flags.c_contiguous else "F" if leaf.flags.f_contiguous else "S"
-                keys.append(("cupy", leaf.shape, leaf.dtype, layout,
-                             aliases.setdefault(id(leaf), i)))
-            else:
-                keys.append(_leaf_key(leaf, i, cf._auto_static, aliases))
-    except _Unsupported as e:
-        return (treedef, "unsupported", str(e)), leaves
-    return (treedef, tuple(keys)), leaves
+    return cf.foreign_signature(args, kwargs, _cupy_key)
 
 
 def _warn(cf: Any, err: TracenpError, host_io: bool) -> None:
-    import warnings
-    from ..compiler import _outside_stacklevel
-    from ..errors import FallbackWarning
-    token = ("cupy", type(err), err.reason, str(err.source))
-    if token in cf._warned:
-        return
-    cf._warned.add(token)
-    where = f" at {err.source.short()}" if err.source is not None else ""
     how = "eagerly with NumPy on the CPU" if host_io else "uncompiled, with CuPy's NumPy API"
-    warnings.warn(FallbackWarning(
-        f"tracenp: {cf.__name__} runs {how}{where}: {type(err).__name__}: {err}"),
-        stacklevel=_outside_stacklevel())
+    cf._warn(err, how, tag="cupy")
 
 
 def _fail(cf: Any, plans: dict, key: Any, err: TracenpError, host_io: bool) -> Any:
@@ -476,7 +443,7 @@ def _build(cf: Any, plans: dict, key: Any, args: tuple, kwargs: dict, host_io: b
                 cf.trace_count += 1
                 graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static,
                               stand_ins=stand_ins or None)
-                _optimize(cf, graph)
+                cf._optimize(graph, fuse_everything=True)
                 plan = CupyPlan(cf.fn, graph, host_io)
             except TraceError as e:
                 cands = getattr(e, "static_candidates", frozenset())

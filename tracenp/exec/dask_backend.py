@@ -633,54 +633,22 @@ def _run_region(region: Any, kernel: BlockKernel, ins: list) -> tuple:
 
 # ============================================================================ calls
 
+def _dask_key(leaf: Any, i: int, aliases: dict) -> Any:
+    if not is_dask_array(leaf):
+        return None
+    if any(d != d for d in leaf.shape):
+        from ..compiler import _Unsupported
+        raise _Unsupported("a dask array of unknown shape (nan chunks) is not traced; call "
+                           "compute_chunk_sizes() first")
+    return ("dask", leaf.shape, leaf.dtype, aliases.setdefault(id(leaf), i))
+
+
 def _signature(cf: Any, args: tuple, kwargs: dict) -> tuple[Any, list]:
-    from ..compiler import _leaf_key, _Unsupported
-    m_args, m_kwargs = cf._mark_static(args, kwargs)
-    leaves, treedef = flatten((m_args, m_kwargs))
-    aliases: dict[int, int] = {}
-    keys = []
-    try:
-        for i, leaf in enumerate(leaves):
-            if is_dask_array(leaf):
-                if any(d != d for d in leaf.shape):
-                    raise _Unsupported("a dask array of unknown shape (nan chunks) is not "
-                                       "traced; call compute_chunk_sizes() first")
-                keys.append(("dask", leaf.shape, leaf.dtype, aliases.setdefault(id(leaf), i)))
-            else:
-                keys.append(_leaf_key(leaf, i, cf._auto_static, aliases))
-    except _Unsupported as e:
-        return (treedef, "unsupported", str(e)), leaves
-    return (treedef, tuple(keys)), leaves
-
-
-def _optimize(cf: Any, graph: Graph) -> None:
-    """The compiler's pipeline, with every elementwise region fused (no size cost model:
-    on dask, one task per block beats one per op and block)."""
-    opts = cf.options
-    if not opts.get("optimize", True):
-        graph.report = None
-        return
-    from ..optimize import optimize
-    from ..optimize.fusion import fuse
-    graph.report = optimize(graph, disable=opts.get("disable", ()),
-                            fast_math=opts.get("fast_math", False))
-    if opts.get("fuse", True):
-        fuse(graph, cost_model=False)
+    return cf.foreign_signature(args, kwargs, _dask_key)
 
 
 def _warn(cf: Any, err: TracenpError) -> None:
-    """One ``FallbackWarning`` per reason (the compiler's, worded for dask)."""
-    import warnings
-    from ..compiler import _outside_stacklevel
-    from ..errors import FallbackWarning
-    token = ("dask", type(err), err.reason, str(err.source))
-    if token in cf._warned:
-        return
-    cf._warned.add(token)
-    where = f" at {err.source.short()}" if err.source is not None else ""
-    warnings.warn(FallbackWarning(
-        f"tracenp: {cf.__name__} runs uncompiled, with dask's NumPy API{where}: "
-        f"{type(err).__name__}: {err}"), stacklevel=_outside_stacklevel())
+    cf._warn(err, "uncompiled, with dask's NumPy API", tag="dask")
 
 
 def _fallback(cf: Any, plans: dict, key: Any, err: TracenpError) -> Any:
@@ -709,7 +677,7 @@ def _build(cf: Any, plans: dict, key: Any, args: tuple, kwargs: dict) -> Any:
             try:
                 cf.trace_count += 1
                 graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static, stand_ins=stand_ins)
-                _optimize(cf, graph)
+                cf._optimize(graph, fuse_everything=True)
                 plan = DaskPlan(cf.fn, graph)
             except TraceError as e:
                 cands = getattr(e, "static_candidates", frozenset())

@@ -58,6 +58,7 @@ from ..graph.types import ARRAY, NPSCALAR, PYSCALAR
 from ..optimize.fusion import Region, operands_of_call
 from ..optimize.pattern import Const, operands
 from .numba_table import NUMBA, REDUCE
+from .constants import as_loop_dtype
 
 __all__ = ["available", "numba_program", "numba_source", "run_numba", "pay_rent",
            "wait_compiles", "settled", "segments", "segment_steps", "pay_segment_rent",
@@ -118,13 +119,9 @@ def _np(dt: np.dtype) -> str:
 def _literal(value: Any, dt: np.dtype) -> str | None:
     """``value`` (a constant operand) converted to the loop dtype ``dt`` as NumPy does, as
     source text; None if the conversion changes it in a way that warns (overflow)."""
-    try:
-        with np.errstate(all="raise"):
-            v = np.asarray(value).astype(dt) if isinstance(value, (NDARRAY, np.generic)) \
-                else np.array(value, dtype=dt)
-    except (FloatingPointError, OverflowError, ValueError, TypeError):
+    v = as_loop_dtype(value, dt)
+    if v is None:
         return None
-    v = v[()]
     if dt.kind == "b":
         return "True" if v else "False"
     if dt.kind == "f":
