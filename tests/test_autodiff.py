@@ -406,3 +406,22 @@ def test_argument_errors():
         tracenp.grad(lambda x: x * 2)(X)
     with pytest.raises(TypeError):
         tracenp.grad(f2)(X)
+
+
+@pytest.mark.parametrize("n", [3, 30_000])      # traced on the data, and on stand-ins
+def test_an_array_passed_twice_is_two_independent_arguments(n):
+    """As in JAX: grad(f)(a, a) differentiates through the first position only."""
+    a = np.linspace(-1.0, 2.0, n)
+    f = lambda x, y: np.sum(x * y[::-1])                        # noqa: E731
+    np.testing.assert_array_equal(tracenp.grad(f)(a, a), a[::-1])
+    gx, gy = tracenp.grad(f, argnums=(0, 1))(a, a)
+    np.testing.assert_array_equal(gx, a[::-1])
+    np.testing.assert_array_equal(gy, a[::-1])
+    np.testing.assert_array_equal(tracenp.grad(lambda p: np.sum(p[0] * p[1]))((a, a))[0], a)
+    b = a + 1                                                   # then distinct objects
+    np.testing.assert_array_equal(tracenp.grad(f)(a, b), b[::-1])
+    out, pb = tracenp.vjp(lambda x, y: x * y, a, a)
+    np.testing.assert_array_equal(pb(np.ones(n))[0], a)
+    if n == 3:
+        np.testing.assert_array_equal(tracenp.hessian(lambda x, y: np.sum(x * x * y))(a, a),
+                                      np.diag(2 * a))

@@ -127,6 +127,10 @@ ALGEBRA = {
                                         also=("float64", "int64")),   # int64 -> f64 rounds
     "reduction_of_reduction": RuleCase(lambda x: np.max(x.reshape(2, -1).max(axis=0)),
                                        FLOATS + INTS),
+    # slicing (tracenp/optimize/slicing.py): overlapping, strided and reversed slices
+    "slice_of_elementwise": RuleCase(
+        lambda x: (x * 3 - 1)[1:] + (x * 3 - 1)[:-1] * np.abs(x)[::-1][1:] - (x + 2)[::2][1:].sum(),
+        FLOATS + INTS, also=("complex128",), inputs=lambda dtype: np.tile(values(dtype), 100)),
     "uniform_array_factor": RuleCase(
         lambda x: np.positive(x * np.broadcast_to(np.full((), 3, dtype=x.dtype), x.shape)),
         FLOATS + INTS, also=("complex128",)),
@@ -435,3 +439,45 @@ def test_empty_reduction_keeps_numpy():
     got, want = _run(f, np.ones((3, 0)))
     np.testing.assert_array_equal(got, want)
     assert "logsumexp_from_log_sum_exp" not in _fired(f, np.ones((3, 0)))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int64", "float16", "float32", "float64",
+                                   "complex64", "bool"])
+def test_large_uniform_constants_fold_to_views_with_numpy_values(dtype):
+    """broadcast_to of a small constant, and ufuncs of such constants, fold however large
+    (as zero-stride views); dtypes and wrap-around follow NumPy (NEP 50), outputs are the
+    user's own writeable arrays."""
+    n = 70_000                  # above the folding limit for full constants
+
+    def f(x):
+        a = np.broadcast_to(np.ones((), dtype=dtype) * 3, (n,))   # a node, not a trace-time value
+        b = a * 100 if dtype != "bool" else a & True
+        return b, np.float32(2) * a, a + x, -b
+
+    x = np.ones(n, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = f(x)
+        cf = tracenp.compile(f)
+        for _ in range(2):
+            got = cf(x)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and g.shape == w.shape
+                np.testing.assert_array_equal(g, w)
+                assert g.flags.writeable and g.flags.owndata or g.base is not None
+                g[...] = 0          # the next call's outputs are fresh
+    ex = tracenp.explain(f, print_report=False)(x)
+    assert "broadcast_to" not in str(ex.graph)
+
+
+def test_gradient_seed_over_a_reduced_array_becomes_a_scalar():
+    """mean's cotangent (1.0 broadcast over the array, then divided by n) is one scalar in
+    the fused gradient region, not a stride-0 array input."""
+    def loss(w, X, y):
+        return np.mean(np.log1p(np.exp(-y * (X @ w))))
+    rng = np.random.default_rng(0)
+    X, w, y = rng.standard_normal((80_000, 3)), rng.standard_normal(3), np.sign(rng.standard_normal(80_000))
+    ex = tracenp.explain(tracenp.grad(loss), print_report=False)(w, X, y)
+    assert "broadcast_to" not in str(ex.graph)
+    s = 1 / (1 + np.exp(y * (X @ w)))
+    np.testing.assert_allclose(tracenp.grad(loss)(w, X, y), X.T @ (-y * s) / len(y), rtol=1e-12)

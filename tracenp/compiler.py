@@ -146,13 +146,18 @@ def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
 
 
 def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = frozenset(),
-          name: str | None = None, stand_ins: dict | None = None) -> Graph:
+          name: str | None = None, stand_ins: dict | None = None,
+          doubts: list | None = None) -> Graph:
     """Run ``fn`` on proxies for ``(args, kwargs)`` and return its graph (no fallback).
 
     ``stand_ins`` maps argument leaf indices to the arrays traced in their place (used
-    as they are, not copied: the dask backend's shape-only stand-ins)."""
+    as they are, not copied: the dask backend's shape-only stand-ins; one object given
+    for several leaves is one proxy, as an array passed twice is).  ``doubts``, a list,
+    collects why the graph may not be what the real data would give (see
+    ``TraceContext.doubt``)."""
     leaves, treedef = flatten((tuple(args), dict(kwargs)))
     ctx = TraceContext(fn)
+    ctx.doubts = doubts
     proxies: list[Any] = []
     seen: dict[int, Any] = {}
     for i, leaf in enumerate(leaves):
@@ -160,7 +165,10 @@ def trace(fn: Callable, args: tuple, kwargs: dict, auto_static: frozenset = froz
         if t is _Static:
             proxies.append(leaf.value)
         elif stand_ins is not None and i in stand_ins:
-            proxies.append(ctx.wrap_arg(stand_ins[i], i))
+            p = seen.get(id(stand_ins[i]))
+            if p is None:
+                p = seen[id(stand_ins[i])] = ctx.wrap_arg(stand_ins[i], i)
+            proxies.append(p)
         elif t is NDARRAY or isinstance(leaf, np.generic):
             p = seen.get(id(leaf))
             if p is None:
@@ -613,7 +621,7 @@ class CompiledFunction:
                 m_args, m_kwargs = self._mark_static(args, kwargs)
                 try:
                     self.trace_count += 1
-                    graph = trace(self.fn, m_args, m_kwargs, self._auto_static)
+                    graph = self._trace(m_args, m_kwargs)
                     raw = copy_graph(graph) if self.options.get("check") else None
                     self._optimize(graph)
                     plan = Plan(self.fn, graph)
@@ -648,6 +656,10 @@ class CompiledFunction:
             return self._fallback(key, TraceError("too many retraces"))
 
     RECOMPILE_LIMIT = 8
+
+    def _trace(self, args: tuple, kwargs: dict) -> Graph:
+        """Trace one call for a plan (a derivative traces on stand-ins: autodiff.api)."""
+        return trace(self.fn, args, kwargs, self._auto_static)
 
     def _optimize(self, graph: Graph, record_listings: bool = False,
                   fuse_everything: bool | None = None) -> None:

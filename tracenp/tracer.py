@@ -98,6 +98,10 @@ class TraceContext:
         self.values: dict[int, Any] = {}
         self.recording = 0
         self._value_roots: dict[int, list[int]] = {}
+        # A list while tracing on stand-ins for a derivative (see doubt), else None; and
+        # the buffers writes into which are safe there (see _mark_fresh).
+        self.doubts: list[str] | None = None
+        self._fresh_buffers: set[int] = set()
         if fn is not None:
             self._scan_globals(fn)
 
@@ -184,6 +188,26 @@ class TraceContext:
         self.values[var.id] = value
         if isinstance(value, NDARRAY):
             self._value_roots.setdefault(id(_root(value)), []).append(var.id)
+
+    def doubt(self, reason: str) -> None:
+        """Note that a trace on stand-ins may not give the graph the real data would
+        (its caller traces again on the data); nothing happens in other traces."""
+        if self.doubts is not None:
+            self.doubts.append(reason)
+
+    def _mark_fresh(self, op: CallOp, buf: Buffer, in_vals: list) -> None:
+        """On stand-ins: ``buf`` shares memory with no argument whatever the memory
+        layouts, being made from no array (np.zeros(n)) or copied (np.copy)."""
+        if op.name in _COPIES or not any(isinstance(v, NDARRAY) for v in in_vals):
+            self._fresh_buffers.add(id(buf))
+
+    def _unmark_viewed(self, in_objs: list) -> None:
+        """On stand-ins: a view of a stand-in buffer (other than by indexing) may be a copy
+        on the data, or the reverse (reshape, ravel): writes into it are doubted now."""
+        from .exec.dask_backend import StandIn
+        for obj in in_objs:
+            if isinstance(obj, ArrayProxy) and isinstance(obj._value, StandIn):
+                self._fresh_buffers.discard(id(obj._buffer))
 
     def _before_write(self, root: Any) -> None:
         """Memory at ``root`` is about to be written in place: kept values that live
@@ -287,6 +311,8 @@ class TraceContext:
         view_of = self._aliases(op, in_vals, [out_leaves[i] for i in arrays])
         node = Node(op, tuple(in_vars), out_vars, params, user_frame(3), view_of)
         self.nodes.append(node)
+        if self._fresh_buffers and view_of and op is not GETITEM:
+            self._unmark_viewed(in_objs)
         if self.recording:
             for j, i in enumerate(arrays):
                 self.remember(out_vars[j], out_leaves[i])
@@ -322,6 +348,8 @@ class TraceContext:
                     return ArrayProxy(self, var, value, buf, None)
         buf = Buffer(var, value)
         self.buffers.append(buf)
+        if self.doubts is not None:
+            self._mark_fresh(node.op, buf, in_vals)
         return ArrayProxy(self, var, value, buf, ())
 
     def _view_proxy(self, node: Node, j: int, value: Any, src: "ArrayProxy", pos: int) -> "ArrayProxy":
@@ -357,6 +385,10 @@ class TraceContext:
         op = _mutate_op(inner)
         params = MutateParams(target._chain, call_params)
         base_var = buf.var
+        if self.doubts is not None and id(buf) not in self._fresh_buffers:
+            # Whether an array aliases the one it was computed from can depend on memory
+            # layout (reshape, ravel, ascontiguousarray), which a stand-in does not have.
+            self.doubt("an in-place write into an array computed from other arrays")
         if self._value_roots:
             self._before_write(buf.root)
         with _evaluating(self):
@@ -433,6 +465,7 @@ def _is_value(v: Any) -> bool:
 
 
 _MUTATE_OPS: dict[int, MutateOp] = {}
+_COPIES = frozenset(["copy", "ndarray.copy"])      # ops whose result is always new memory
 
 
 def _mutate_op(inner: CallOp) -> MutateOp:

@@ -6,6 +6,15 @@ into the same trace.  The public functions wrap it in a compiled function, so th
 gradient graph is simplified, fused and cached per call signature like any other graph,
 and a transform of a transform (``grad(grad(f))``, ``hessian``) is the same sweep run
 over the inner gradient's nodes.
+
+A derivative with large array arguments is traced on *stand-ins* (the dask backend's
+zero-stride arrays of the same shapes and dtypes): the graph never depends on the
+values, and the forward and backward ops then cost one element each while tracing
+instead of a pass over the data.  The plan then runs on the data.  The trace is redone
+on the data where a stand-in could give another graph or hide an error: it raised, it
+wrote into an array computed from other arrays (aliasing depends on memory layout),
+a rule is checked on values (see ``rules._check_same_values``), or the plan's first run
+raised.
 """
 from __future__ import annotations
 
@@ -18,8 +27,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .._ndarray import NDARRAY
-from ..compiler import CompiledFunction, NoEagerRun
+from ..compiler import CompiledFunction, NoEagerRun, trace
 from ..errors import DifferentiationError, TraceError, TracenpError
+from ..graph.ir import Graph
 from ..graph.pytree import flatten, unflatten
 from ..graph.types import PYSCALAR
 from ..tracer import GeneratorProxy, Tracer, _evaluating, current_trace
@@ -29,10 +39,91 @@ __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hessian"]
 
 _busy = threading.local()
 
+#: A derivative whose array arguments hold at least this many elements in all is traced
+#: on stand-ins; smaller ones are traced on their data (as cheap, nothing to redo).
+STAND_INS_FROM = 1 << 14
+
+
+def _stand_ins(args: tuple, kwargs: dict) -> dict[int, Any] | None:
+    """Stand-ins for the array leaves of a call (leaf index -> stand-in; one per array
+    object, read-only where it is), or None where the data is traced instead."""
+    from ..exec.dask_backend import stand_in
+    leaves, _ = flatten((tuple(args), dict(kwargs)))
+    arrays = [(i, x) for i, x in enumerate(leaves) if type(x) is NDARRAY]
+    if sum(x.size for _, x in arrays) < max(STAND_INS_FROM, 1) or \
+            any(x.dtype.kind not in "biufc" for _, x in arrays):
+        return None
+    made: dict[int, Any] = {}
+    out = {}
+    for i, x in arrays:
+        s = made.get(id(x))
+        if s is None:
+            s = made[id(x)] = stand_in(x.shape, x.dtype)
+            s.flags.writeable = x.flags.writeable
+        out[i] = s
+    return out
+
 
 class _GradCompiled(CompiledFunction):
     """A compiled derivative: never falls back to eager NumPy (there is no eager
-    derivative to fall back to); whatever stops the trace becomes a DifferentiationError."""
+    derivative to fall back to); whatever stops the trace becomes a DifferentiationError.
+
+    It traces on stand-ins where it can (see the module's docstring); ``plan.graph.
+    traced_on`` says which: ``"stand-ins"`` or ``"data"``."""
+
+    def __init__(self, fn: Callable, **options: Any):
+        super().__init__(fn, **options)
+        self._stand_in_traces = 0           # plans traced on stand-ins so far
+        # per thread: the last graph traced on stand-ins; whether to trace the data
+        self._tl = threading.local()
+
+    def _trace(self, args: tuple, kwargs: dict) -> Graph:
+        stand_ins = None if getattr(self._tl, "data", False) else _stand_ins(args, kwargs)
+        if stand_ins is not None:
+            graph = self._trace_stand_ins(args, kwargs, stand_ins)
+            if graph is not None:
+                graph.traced_on = "stand-ins"
+                self._tl.stand_in_graph = graph
+                self._stand_in_traces += 1
+                return graph
+        graph = super()._trace(args, kwargs)
+        graph.traced_on = "data"
+        return graph
+
+    def _trace_stand_ins(self, args: tuple, kwargs: dict, stand_ins: dict) -> Graph | None:
+        """The graph traced on stand-ins, or None where the data must be traced."""
+        doubts: list[str] = []
+        try:
+            graph = trace(self.fn, args, kwargs, self._auto_static, stand_ins=stand_ins,
+                          doubts=doubts)
+        except TraceError as e:
+            cands = getattr(e, "static_candidates", frozenset())
+            if cands and not cands <= self._auto_static:
+                raise       # a Python float decided control flow: the compiler specializes
+            return None
+        except Exception:
+            return None
+        return None if doubts else graph
+
+    def _drop_stand_in_plan(self, traced: int) -> bool:
+        """After a call that raised: if it traced a plan on stand-ins (``traced`` counts
+        those before the call), drop that plan and say so."""
+        graph = getattr(self._tl, "stand_in_graph", None)
+        if graph is None or self._stand_in_traces == traced:
+            return False
+        self._tl.stand_in_graph = None
+        with self._lock:
+            for key, plan in list(self._cache.items()):
+                if getattr(plan, "graph", None) is graph:
+                    del self._cache[key]
+        return True
+
+    def _call_on_data(self, args: tuple, kwargs: dict) -> Any:
+        self._tl.data = True
+        try:
+            return CompiledFunction.__call__(self, *args, **kwargs)
+        finally:
+            self._tl.data = False
 
     def _fallback(self, key: Any, err: TracenpError):
         if isinstance(err, DifferentiationError):
@@ -42,10 +133,18 @@ class _GradCompiled(CompiledFunction):
             source=err.source, hint=err.hint or None) from err
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        traced = self._stand_in_traces
         try:
             # Masked branches (``where``) compute NaN and inf by design: no warnings.
             with np.errstate(all="ignore"):
-                return super().__call__(*args, **kwargs)
+                try:
+                    return CompiledFunction.__call__(self, *args, **kwargs)
+                except Exception:
+                    # a plan traced on stand-ins whose first run raised: the call is traced
+                    # on the data (which raises there where the data is the cause)
+                    if not self._drop_stand_in_plan(traced):
+                        raise
+                return self._call_on_data(args, kwargs)
         except NoEagerRun:
             # (the compiler runs a call whose arguments do not bind eagerly, for Python's
             # own TypeError; a derivative has no eager run)
@@ -121,14 +220,21 @@ class _Transform:
             out, aux = out
         return out, aux, start
 
-    def _wrt(self, args: tuple, argnums: tuple[int, ...]) -> list[tuple[Any, list, list]]:
-        """For each differentiated argument: its tree, its leaves and their variables."""
-        result = []
+    def _wrt(self, args: tuple, kwargs: dict,
+             argnums: tuple[int, ...]) -> tuple[list[tuple[Any, list, list]], tuple]:
+        """For each differentiated argument: its tree, its leaves and their variables; and
+        the arguments to call the function with.  Arguments are independent variables, as
+        in JAX: an array passed twice (``grad(f)(a, a)``) is differentiated through its
+        own position only, so a differentiated leaf that is also passed elsewhere is
+        replaced by a copy of its own."""
         for i in argnums:
             if not -len(args) <= i < len(args):
                 raise DifferentiationError(
                     f"{self.__name__}: argnums={i} is out of range for a call with "
                     f"{len(args)} positional arguments")
+        args = self._unshare(args, kwargs, {i % len(args) for i in argnums})
+        result = []
+        for i in argnums:
             leaves, tree = flatten(args[i])
             vars_ = []
             for leaf in leaves:
@@ -146,7 +252,26 @@ class _Transform:
                              "argnums")
                 vars_.append(leaf.graph_var)
             result.append((tree, leaves, vars_))
-        return result
+        return result, args
+
+    @staticmethod
+    def _unshare(args: tuple, kwargs: dict, wrt: set[int]) -> tuple:
+        """``args`` with every traced leaf of a differentiated argument that occurs more
+        than once (anywhere in the call) replaced by its own copy."""
+        counts: dict[int, int] = {}
+        for leaf in flatten((args, kwargs))[0]:
+            if isinstance(leaf, Tracer):
+                counts[id(leaf)] = counts.get(id(leaf), 0) + 1
+        if all(c == 1 for c in counts.values()):
+            return args
+        out = list(args)
+        for i in sorted(wrt):
+            leaves, tree = flatten(args[i])
+            if any(isinstance(x, Tracer) and counts[id(x)] > 1 for x in leaves):
+                out[i] = unflatten(tree, [
+                    x.copy() if isinstance(x, Tracer) and not isinstance(x, GeneratorProxy)
+                    and counts[id(x)] > 1 else x for x in leaves])
+        return tuple(out)
 
     def _argnums(self) -> tuple[tuple[int, ...], bool]:
         a = self.argnums
@@ -187,7 +312,7 @@ class _Transform:
     # ------------------------------------------------------------------ kinds
     def _run_grad(self, ctx: Any, args: tuple, kwargs: dict) -> Any:
         argnums, single = self._argnums()
-        wrt = self._wrt(args, argnums)
+        wrt, args = self._wrt(args, kwargs, argnums)
         out, aux, start = self._call(ctx, args, kwargs)
         g = self._gradients(ctx, out, start, wrt, Sweep(ctx))
         g = g[0] if single else tuple(g)
@@ -195,7 +320,7 @@ class _Transform:
 
     def _run_value_and_grad(self, ctx: Any, args: tuple, kwargs: dict) -> Any:
         argnums, single = self._argnums()
-        wrt = self._wrt(args, argnums)
+        wrt, args = self._wrt(args, kwargs, argnums)
         out, aux, start = self._call(ctx, args, kwargs)
         g = self._gradients(ctx, out, start, wrt, Sweep(ctx))
         g = g[0] if single else tuple(g)
@@ -203,7 +328,7 @@ class _Transform:
 
     def _run_jacobian(self, ctx: Any, args: tuple, kwargs: dict) -> Any:
         argnums, single = self._argnums()
-        wrt = self._wrt(args, argnums)
+        wrt, args = self._wrt(args, kwargs, argnums)
         out, aux, start = self._call(ctx, args, kwargs)
         out_leaves, out_tree = flatten(out)
         nodes = ctx.nodes[start:]
@@ -246,7 +371,7 @@ class _Transform:
         *args, ct = args
         args = tuple(args)
         argnums = tuple(range(len(args)))
-        wrt = self._wrt(args, argnums)
+        wrt, args = self._wrt(args, kwargs, argnums)
         out, aux, start = self._call(ctx, args, kwargs)
         return _pull(self, ctx, out, ctx.nodes[start:], wrt, ct, Sweep(ctx))
 
@@ -383,7 +508,7 @@ def vjp(fun: Callable, *args: Any, has_aux: bool = False, **kwargs: Any) -> Any:
     if ctx is not None:
         ctx.recording += 1
         try:
-            wrt = t._wrt(args, tuple(range(len(args))))
+            wrt, args = t._wrt(args, kwargs, tuple(range(len(args))))
             out, aux, start = t._call(ctx, args, kwargs)
         finally:
             ctx.recording -= 1

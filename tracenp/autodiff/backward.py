@@ -19,7 +19,7 @@ from ..graph.ops import MutateOp
 from ..graph.pytree import flatten
 from ..graph.types import ARRAY, NPSCALAR, OPAQUE, PYSCALAR
 
-__all__ = ["Cotangent", "differentiable_dtype", "backward", "Sweep"]
+__all__ = ["Cotangent", "Scatter", "differentiable_dtype", "backward", "Sweep"]
 
 
 def differentiable_dtype(dtype: Any) -> bool:
@@ -38,6 +38,113 @@ class Cotangent:
     def __init__(self, value: Any, mask: Any = None):
         self.value = value
         self.mask = mask
+
+
+class Scatter:
+    """A cotangent that is zero outside basic-index regions of an array of ``shape``:
+    ``parts`` maps each region (a ``range`` or int per axis, see
+    :mod:`tracenp.optimize.slicing`) to the cotangent there.
+
+    The cotangents of several slices of one array (``x[1:]`` and ``x[:-1]``) are kept
+    apart, those of one region added, and assembled once (:meth:`dense`): the array is
+    cut where a region starts or ends, each piece is the sum of the parts over it, and the
+    pieces are concatenated (the optimizer then computes each piece from views of the
+    inputs in one fused region).  Strided regions, and every region of a small array, are
+    added into one zero buffer instead (fewer calls).
+    """
+
+    __slots__ = ("shape", "parts")
+
+    def __init__(self, shape: tuple[int, ...], parts: dict):
+        self.shape = shape
+        self.parts = parts
+
+    def plus(self, other: Any) -> "Scatter":
+        """This cotangent plus ``other`` (a Scatter of the same array, or a dense one)."""
+        from ..optimize.slicing import Region
+        theirs: dict[Region, Any] = other.parts if isinstance(other, Scatter) else \
+            {tuple(range(d) for d in self.shape): other}
+        parts = dict(self.parts)
+        for region, v in theirs.items():
+            parts[region] = v if region not in parts else np.add(parts[region], v)
+        return Scatter(self.shape, parts)
+
+    def dense(self) -> Any:
+        """The cotangent as one array."""
+        from ..optimize.slicing import MIN_SIZE
+        dtype = np.result_type(*self.parts.values())
+        unit, strided = [], {}
+        for region, v in self.parts.items():
+            steps, w = _unit_steps(region, v)
+            if not all(len(r) for r in steps):
+                continue                            # an empty region
+            if all(r.step == 1 for r in steps):
+                unit.append((region, v, steps, w))
+            else:
+                strided[region] = v
+        out = None
+        if unit and np.prod(self.shape) < MIN_SIZE:
+            strided.update({region: v for region, v, *_ in unit})
+        elif unit:
+            cuts = [sorted({0, d} | {e for *_, steps, _ in unit for e in (steps[k].start, steps[k].stop)})
+                    for k, d in enumerate(self.shape)]
+            if np.prod([len(c) - 1 for c in cuts]) <= 8 * len(unit) + 8:
+                out = _assemble([(steps, w) for *_, steps, w in unit], cuts, (), dtype)
+            else:
+                strided.update({region: v for region, v, *_ in unit})
+        if out is not None and not strided:
+            return out
+        return _scatter_add(self.shape, strided, dtype, out)
+
+
+def _unit_steps(region: tuple, v: Any) -> tuple:
+    """A part as (one positive-step ``range`` per axis, value of that region's shape)."""
+    ints = [k for k, e in enumerate(region) if isinstance(e, int)]
+    if ints:
+        v = np.expand_dims(v, tuple(ints))
+    flip = tuple(k for k, e in enumerate(region) if not isinstance(e, int) and e.step < 0)
+    if flip:
+        v = np.flip(v, axis=flip)
+    out = []
+    for e in region:
+        r = range(e, e + 1) if isinstance(e, int) else (e if e.step > 0 else e[::-1])
+        out.append(range(r.start, r.start + 1) if len(r) == 1 else r)
+    return tuple(out), v
+
+
+def _assemble(parts: list, cuts: list, cell: tuple, dtype: Any) -> Any:
+    """The block of the cotangent between cuts (``cell``: the intervals chosen on the
+    first axes), as a concatenation of the blocks of the next axis."""
+    axis = len(cell)
+    if axis == len(cuts):
+        return _cell_sum(parts, cell, dtype)
+    c = cuts[axis]
+    blocks = [_assemble(parts, cuts, cell + ((lo, hi),), dtype) for lo, hi in zip(c, c[1:])]
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
+
+
+def _cell_sum(parts: list, cell: tuple, dtype: Any) -> Any:
+    """The sum of the parts over one cell (every part covers it whole or not at all)."""
+    total = None
+    for region, v in parts:
+        if all(r.start <= lo and hi <= r.stop for r, (lo, hi) in zip(region, cell)):
+            if any(lo != r.start or hi != r.stop for r, (lo, hi) in zip(region, cell)):
+                v = v[tuple(slice(lo - r.start, hi - r.start) for r, (lo, hi) in zip(region, cell))]
+            total = v if total is None else np.add(total, v)
+    if total is None:
+        return np.zeros(tuple(hi - lo for lo, hi in cell), dtype=dtype)
+    return total
+
+
+def _scatter_add(shape: tuple, parts: dict, dtype: Any, base: Any = None) -> Any:
+    """``base`` (zeros if None; a copy, since it may be a part's own value) with each
+    part added into its region."""
+    from ..optimize.slicing import as_index
+    out = np.zeros(shape, dtype=dtype) if base is None else np.copy(base)
+    for k, (region, v) in enumerate(parts.items()):
+        index = as_index(region, shape)
+        out[index] = v if k == 0 and base is None else out[index] + v
+    return out
 
 
 class Sweep:
@@ -153,7 +260,7 @@ def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
             active.update(o.id for o in node.outputs if _carries_gradient(o))
     cts: dict[int, Cotangent] = {k: v for k, v in seeds.items()}
     for node in reversed(nodes):
-        outs = [cts.pop(o.id, None) if o.id not in wrt_ids else cts.get(o.id) for o in node.outputs]
+        outs = [_dense(cts, o) if o.id in wrt_ids else _dense(cts, o, pop=True) for o in node.outputs]
         if all(c is None for c in outs):
             continue
         if not any(i.id in active for i in node.inputs if not isinstance(i, Literal)):
@@ -161,7 +268,10 @@ def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
         for var, ct in apply_rule(sweep, node, outs, active):
             if var.id not in active or not _carries_gradient(var):
                 continue
-            ct.value = fit(ct.value, var)
+            if isinstance(ct.value, Scatter):
+                ct.mask = None
+            else:
+                ct.value = fit(ct.value, var)
             if ct.mask is not None and np.shape(ct.mask) != np.shape(ct.value):
                 # a mask of a broadcast operand still applies; one of a summed cotangent not
                 m, v = tuple(np.shape(ct.mask)), tuple(np.shape(ct.value))
@@ -170,13 +280,28 @@ def backward(ctx: Any, nodes: list[Node], seeds: dict[int, Cotangent],
             old = cts.get(var.id)
             if old is None:
                 cts[var.id] = ct
+            elif isinstance(old.value, Scatter):
+                cts[var.id] = Cotangent(old.value.plus(ct.value))
+            elif isinstance(ct.value, Scatter):
+                cts[var.id] = Cotangent(ct.value.plus(old.value))
             else:
                 mask = None if old.mask is None or ct.mask is None else \
                     np.logical_or(old.mask, ct.mask)
                 cts[var.id] = Cotangent(np.add(old.value, ct.value), mask)
+    done = [_dense(cts, v) for v in wrt]
     if masks:       # the Cotangents themselves (a rule sweeping its own nodes keeps masks)
-        return [cts.get(v.id) for v in wrt]
-    return [cts[v.id].value if v.id in cts else None for v in wrt]
+        return done
+    return [None if c is None else c.value for c in done]
+
+
+def _dense(cts: dict[int, Cotangent], var: Var, pop: bool = False) -> Cotangent | None:
+    """``var``'s cotangent, a :class:`Scatter` assembled into one array."""
+    c = cts.pop(var.id, None) if pop else cts.get(var.id)
+    if c is not None and isinstance(c.value, Scatter):
+        c = Cotangent(fit(c.value.dense(), var))
+        if not pop:
+            cts[var.id] = c
+    return c
 
 
 def _carries_gradient(var: Var) -> bool:

@@ -333,8 +333,9 @@ def _where(condition, x=None, y=None):
 
 def _like(func):
     def fast(prototype, *args, shape=None, **kwargs):
-        if not isinstance(prototype, StandIn):
-            return NotImplemented
+        if not isinstance(prototype, StandIn) or func is np.full_like and \
+                np.ndim(args[0] if args else kwargs.get("fill_value")):
+            return NotImplemented       # (an array fill: NumPy's own, on the stand-in)
         one = np.asarray(func(_one(prototype), *args, **kwargs))
         if shape is None:
             shape = prototype.shape

@@ -6,6 +6,7 @@ their rules on import (one table, :data:`RULES`).
 from . import algebra  # noqa: F401  (registers rules)
 from . import stability  # noqa: F401  (registers rules)
 from . import chains  # noqa: F401  (registers rules)
+from . import slicing  # noqa: F401  (registers rules)
 from .dce import eliminate_dead_code
 from .framework import PHASES, RULES, OptimizeReport, Rule, optimize, rule
 

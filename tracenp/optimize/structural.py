@@ -58,6 +58,36 @@ def _scalar_creation(node, written: set) -> bool:
             and node.outputs[0].aval.ndim == 0 and node.outputs[0].id not in written)
 
 
+def _uniform_result(node, written: set) -> bool:
+    """A large constant that costs no memory: ``broadcast_to`` of a small constant, or an
+    elementwise ufunc whose array constants each repeat one value (gradient graphs make
+    them: the seed 1.0 spread over a reduced array, then scaled).  The folded value is a
+    read-only zero-stride view."""
+    if len(node.outputs) != 1 or node.outputs[0].id in written \
+            or node.outputs[0].aval.kind != "array":
+        return False
+    if node.op.name == "broadcast_to":
+        return len(node.inputs) == 1 and node.inputs[0].aval.size <= _FOLD_LIMIT
+    ufunc = getattr(node.op, "ufunc", None)
+    if ufunc is None or getattr(node.op, "method", None) != "__call__" or ufunc.nout != 1:
+        return False
+    from .algebra import _uniform_array
+    return all(v.aval.ndim == 0 or _uniform_array(v) for v in node.inputs)
+
+
+def _evaluate_uniform(node) -> list:
+    """``node``'s value when ``_uniform_result`` holds: the ufunc applied once to each
+    array constant's repeated value (a 0-d array of its dtype: as strong as the array under
+    NEP 50, so the result dtype is the same), broadcast back to the output's shape."""
+    out = node.outputs[0].aval
+    if node.op.name == "broadcast_to":
+        return list(node.op.evaluate(node.params, [v.value for v in node.inputs]))
+    small = [v.value if v.aval.ndim == 0 else np.asarray(v.value.flat[0], v.value.dtype)
+             for v in node.inputs]
+    value = np.asarray(node.op.evaluate(node.params, small)[0])
+    return [np.broadcast_to(value, out.shape)]
+
+
 def fold_constants(graph: Graph, report: OptimizeReport, phase: str) -> bool:
     """Evaluate nodes whose inputs are all constants (NumPy computes the exact values)."""
     subst: dict[int, Var] = {}
@@ -70,12 +100,15 @@ def fold_constants(graph: Graph, report: OptimizeReport, phase: str) -> bool:
             pass    # np.ones(()) never written: a constant (gradient graphs seed with it)
         elif (not node.inputs or op.effectful or isinstance(op, MutateOp)
                 or op.category in ("creation", "random")
-                or not all(isinstance(v, Literal) and not v.borrowed for v in node.inputs)
-                or any(o.aval.size > _FOLD_LIMIT for o in node.outputs)):
+                or not all(isinstance(v, Literal) and not v.borrowed for v in node.inputs)):
+            continue
+        large = any(o.aval.size > _FOLD_LIMIT for o in node.outputs)
+        if large and not _uniform_result(node, written):
             continue
         try:
             with np.errstate(all="ignore"):
-                values = op.evaluate(node.params, [v.value for v in node.inputs])
+                values = (_evaluate_uniform(node) if large else
+                          op.evaluate(node.params, [v.value for v in node.inputs]))
         except Exception:
             continue
         for o, value in zip(node.outputs, values):

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ...optimize.slicing import basic_index
+from ..backward import Scatter
 from ._common import Via, _f, _has_int_index
 
 
@@ -19,6 +21,9 @@ def _zeros_for(x, g):
 
 @_f("getitem")
 def _getitem(g, ans, a, b):
+    region = basic_index(b, np.shape(a))
+    if region is not None:           # a slice: assembled with the array's other slices
+        return {"a": Scatter(np.shape(a), {region: g})}
     ct = _zeros_for(a, g)
     if _has_int_index(b):
         np.add.at(ct, b, g)          # repeated indices accumulate
