@@ -129,11 +129,14 @@ def kernels_used(fn) -> list[str]:
     kinds = []
     for plan in getattr(fn, "_cache", {}).values():
         for node in getattr(getattr(plan, "graph", None), "nodes", ()):
-            if isinstance(node.op, FusedOp):
-                kind = choose_kernel(node.params)
-                if kind == "numba" and not numba_program(node.params).calls:
-                    kind = fallback_kernel(node.params)
-                blocked = getattr(node.params, "_program", None)
+            if node.op.name == "rowwise":
+                kinds.append("rowwise")
+            elif isinstance(node.op, FusedOp) or node.op.name == "fused_into":
+                region = node.params if isinstance(node.op, FusedOp) else node.params.region
+                kind = choose_kernel(region)
+                if kind == "numba" and not numba_program(region).calls:
+                    kind = fallback_kernel(region)
+                blocked = getattr(region, "_program", None)
                 if kind == "blocked" and any(s.prog.kernels for s in
                                              getattr(blocked, "_segments", None) or ()):
                     kind = "blocked+numba segments"

@@ -680,7 +680,13 @@ class CompiledFunction:
             from .optimize.fusion import fuse
             if fuse_everything is None:
                 fuse_everything = opts.get("backend") == "cupy"
-            n = fuse(graph, min_size=1, cost_model=False) if fuse_everything else fuse(graph)
+            if fuse_everything:
+                n = fuse(graph, min_size=1, cost_model=False)
+            else:
+                from .optimize.rowwise import fuse_rows     # CPU: axis reductions in rows
+                from .optimize.write_into import write_into  # regions into sliced copies
+                n = fuse_rows(graph) + fuse(graph)
+                write_into(graph)
             graph.report.counts.append(("fused", len(graph.nodes)))
             if record_listings and n:
                 graph.report.listings.append(("fusion", str(graph)))

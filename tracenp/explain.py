@@ -104,7 +104,15 @@ def kernels_of(graph: Graph, backend: str | None = None) -> list[tuple[str, str]
     for node in graph.nodes:
         outs = " ".join(name(o) for o in node.outputs) or "_"
         text = f"{outs} = {node.op.format(node.params, [name(v) for v in node.inputs])}"
-        if isinstance(node.op, FusedOp):
+        if node.op.name == "rowwise":
+            from .exec.rowwise import describe
+            out.append(("rowwise", f"{text}\n      {describe(node.params)}"))
+        elif node.op.name == "fused_into":
+            kind = choose_kernel(node.params.region)
+            how = ("the numba rows loop writes the slices; the rest is copied"
+                   if kind == "numba" else "its outputs are copied into the slices")
+            out.append((kind, f"{text}\n      into fresh copies: {how}"))
+        elif isinstance(node.op, FusedOp):
             kind = choose_kernel(node.params)
             if kind == "numexpr":
                 text = f"{outs} = numexpr({numexpr_text(node.params)!r})"

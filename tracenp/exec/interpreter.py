@@ -82,6 +82,9 @@ def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> t
             spec, kwargs = flat
             spec = [("const", const_slot(v)) if tag == "const" else (tag, v) for tag, v in spec]
             return (1 if kwargs else 0), op.fn, spec, kwargs
+    runner = getattr(op, "runner", None)       # a fused region: its kernel, directly
+    if runner is not None:
+        return 2, runner(params), None, None
     return 2, (lambda ins: op.evaluate(params, ins)), None, None
 
 

@@ -8,10 +8,11 @@ op, the cheapest path.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from tracenp._ndarray import NDARRAY
@@ -20,8 +21,9 @@ from ..config import config
 from ..graph.ir import Var
 from ..optimize.pattern import Const, operands
 from ..optimize.fusion import Region, operands_of_call
+from . import numba_kernel as _nk
 
-__all__ = ["run_region", "choose_kernel", "fallback_kernel", "compile_region"]
+__all__ = ["run_region", "region_runner", "choose_kernel", "fallback_kernel", "compile_region"]
 
 class _BlockedOps:
     """The fused layer's table: an op runs inside a fused region if it is a single-output
@@ -115,6 +117,9 @@ class _Program:
         self.out_slice = slice(n_in + n_tmp, n_in + n_tmp + n_out)
         from ..optimize.fusion import work_of
         self.work = work_of(region.nodes)
+        self.size = int(np.prod(region.shape))
+        self.views: dict[int, tuple] = {}    # thread -> its scratch views (one-block regions)
+        self.out_dtypes = [v.aval.dtype for v in body_outputs]
         self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
                             + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
 
@@ -136,6 +141,7 @@ def compile_region(region: Region) -> _Program:
         prog = _Program(region)
         prog.kernel = choose_kernel(region)
         prog.kernel_for = config.kernel
+        prog.settled = None     # run_region's shortcut, once the kernel has no rent to pay
         region._program = prog   # published complete: other threads may be running it
     return prog
 
@@ -153,7 +159,7 @@ def choose_kernel(region: Region) -> str:
     for d in region.shape:
         size *= d
     if size < config.min_fuse_elements and config.kernel == "auto":
-        return "numpy"
+        return "blocked" if runs_segmented(region) else "numpy"
     if config.kernel in ("numba", "auto"):
         from .numba_kernel import available, numba_program
         if available():
@@ -163,13 +169,26 @@ def choose_kernel(region: Region) -> str:
     return fallback_kernel(region)
 
 
+def runs_segmented(region: Region) -> bool:
+    """The region is not numba's as a whole but has numba segments (runs of at least two
+    exact ops): below ``config.min_fuse_elements`` it runs blocked, in one block, where
+    each segment is one call instead of one ufunc call per op."""
+    if not _nk.available() or _nk.numba_program(region) is not None:
+        return False
+    cached = getattr(region, "_segmented", None)
+    if cached is None:
+        cached = region._segmented = bool(_nk.segments(_Program(region)))
+    return cached
+
+
 def fallback_kernel(region: Region) -> str:
     """The kernel kind without numba: what runs a numba region until its kernel is ready,
     and the calls it declines."""
     if config.kernel == "auto":
         from ..optimize.fusion import worth_fusing
         if not worth_fusing(region.nodes, region.shape):
-            return "numpy"          # fused for numba only (cheap): op by op meanwhile
+            # fused for numba only (cheap): op by op meanwhile, or blocked with segments
+            return "blocked" if runs_segmented(region) else "numpy"
     if config.kernel in ("numexpr", "auto"):
         from .numexpr_kernel import numexpr_program
         if numexpr_program(region) is not None and (
@@ -184,27 +203,40 @@ def _prefers_numexpr(region: Region) -> bool:
     return len(region.nodes) >= config.numexpr_min_ops
 
 
+def region_runner(region: Region) -> Callable[[list], tuple]:
+    """``run(inputs)``: the region's kernel on its inputs (what a plan step calls)."""
+    return functools.partial(run_region, region)
+
+
 def run_region(region: Region, inputs: list) -> tuple:
+    prog = getattr(region, "_program", None)
+    if prog is not None and prog.settled is not None and prog.kernel_for == config.kernel:
+        return prog.settled(prog, inputs)     # the kernel is decided and has no rent to pay
     prog = compile_region(region)
     if prog.extra:
         inputs = list(inputs) + prog.extra
     kernel = prog.kernel if config.kernel == prog.kernel_for else choose_kernel(region)
     if kernel == "numba":
-        from .numba_kernel import pay_rent, run_numba
-        out = run_numba(region, inputs, prog)
+        out = _nk.run_numba(region, inputs, prog)
         if out is not None:
             return out
         t0 = time.perf_counter()
         out = _run_kind(fallback_kernel(region), region, prog, inputs)
-        pay_rent(region, time.perf_counter() - t0)
+        _nk.pay_rent(region, time.perf_counter() - t0)
         return out
-    if kernel == "blocked" and config.kernel in ("auto", "numba"):
-        from .numba_kernel import pay_segment_rent   # numba loops for runs of exact ops
-        t0 = time.perf_counter()
+    if kernel == "blocked" and config.kernel in ("auto", "numba") and not _segments_ready(prog):
+        t0 = time.perf_counter()          # numba loops for runs of exact ops: rent
         out = _run_blocked(prog, inputs)
-        pay_segment_rent(prog, time.perf_counter() - t0)
+        _nk.pay_segment_rent(prog, time.perf_counter() - t0)
         return out
+    if not prog.extra and kernel == prog.kernel and kernel in _SETTLED:
+        prog.settled = _SETTLED[kernel]       # later calls go straight to the kernel
     return _run_kind(kernel, region, prog, inputs)
+
+
+def _segments_ready(prog: _Program) -> bool:
+    """The region's numba segments are all compiled (or it has none): no rent to pay."""
+    return getattr(prog, "_segment_steps", None) is not None or getattr(prog, "_segments", None) == []
 
 
 # A region's cost per element for the threads' threshold is at least this: one pass over
@@ -222,6 +254,7 @@ def _run_kind(kernel: str, region: Region, prog: _Program, inputs: list) -> tupl
 
 
 def _run_numpy(prog: _Program, inputs: list) -> tuple:
+    """The region's nodes op by op, NumPy's own calls."""
     env = list(inputs) + prog.flat_template
     for fn, idx, dest in prog.flat_steps:
         env[dest] = fn(*[env[i] for i in idx])
@@ -234,56 +267,79 @@ def _run_numpy(prog: _Program, inputs: list) -> tuple:
 def _run_blocked(prog: _Program, inputs: list) -> tuple:
     region = prog.region
     shape = region.shape
-    outs = [np.empty(shape, v.aval.dtype) for v in region.outputs] if prog.reduce is None else []
-    flat = all(not isinstance(x, NDARRAY) or x.ndim == 0 or
-               (x.shape == shape and x.flags.c_contiguous) for x in inputs)
+    outs = [np.empty(shape, dt) for dt in prog.out_dtypes] if prog.reduce is None else []
+    flat = True
+    for x in inputs:
+        if type(x) is NDARRAY and x.ndim and not (x.shape == shape and x.flags.c_contiguous):
+            flat = False
+            break
     if flat:
-        ins = [x.reshape(-1) if isinstance(x, NDARRAY) and x.ndim else x for x in inputs]
+        ins = [x.reshape(-1) if type(x) is NDARRAY and x.ndim else x for x in inputs]
         outs_v = [o.reshape(-1) for o in outs]
-        total, per_unit, inner = int(np.prod(shape)), 1, ()
-        sliced = [isinstance(x, NDARRAY) and x.ndim == 1 for x in ins]
+        total, per_unit, inner = prog.size, 1, ()
     else:
         ins, outs_v = inputs, outs
         total, inner = shape[0], shape[1:]
-        per_unit = 1
-        for d in inner:
-            per_unit *= d
+        per_unit = prog.size // total if total else 1
+    steps = prog.steps
+    if flat and config.kernel in ("auto", "numba"):
+        steps = _nk.segment_steps(prog) or steps
+    block = _block_function(prog, steps)
+    units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
+    reduce = prog.reduce
+    if total <= units and reduce is None:       # one block, in this thread: no bookkeeping
+        _run_steps(block, ins, _block_scratch(prog, total, per_unit, inner), outs_v)
+        return tuple(outs)
+    if flat:
+        sliced = [type(x) is NDARRAY and x.ndim == 1 for x in ins]
+    else:
         nd = len(shape)
         sliced = [isinstance(x, NDARRAY) and x.ndim == nd and x.shape[0] == shape[0] and shape[0] != 1
                   for x in ins]
-    steps = prog.steps
-    if flat and config.kernel in ("auto", "numba"):
-        from .numba_kernel import segment_steps
-        steps = segment_steps(prog) or steps
-    units = max(1, config.chunk_bytes // (prog.itemsize * max(per_unit, 1)))
     chunks = [(c, a, min(a + units, total)) for c, a in enumerate(range(0, total, units))]
     partials: list = [None] * len(chunks)
-    reduce = prog.reduce
-    err = np.geterr()
     n_threads = min(config.threads, len(chunks))
     if total * per_unit * max(prog.work, _PASS_COST) < config.parallel_work:
         n_threads = 1           # small work: waking the pool costs more than it saves
 
-    def work(group: list[tuple[int, int]]) -> None:
+    def work(group: list[tuple[int, int, int]]) -> None:
         scratch = _scratch(prog.tmp_dtypes, units * per_unit)
-        with np.errstate(**err):
-            for c, a, b in group:
-                n = b - a
-                tmp = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
-                ins_c = [x[a:b] if s else x for x, s in zip(ins, sliced)]
-                outs_c = [o[a:b] for o in outs_v]
-                _run_steps(steps, ins_c, tmp, outs_c)
-                if reduce is not None:
-                    partials[c] = _PARTIAL[reduce[0]](tmp[reduce[2][1]])
+        for c, a, b in group:
+            n = b - a
+            tmp = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
+            ins_c = [x[a:b] if s else x for x, s in zip(ins, sliced)]
+            _run_steps(block, ins_c, tmp, [o[a:b] for o in outs_v])
+            if reduce is not None:
+                partials[c] = _PARTIAL[reduce[0]](tmp[reduce[2][1]])
 
     if n_threads <= 1:
         work(chunks)
     else:
+        err = np.geterr()       # the workers run under the caller's error settings
+
+        def work_in(group: list[tuple[int, int, int]]) -> None:
+            with np.errstate(**err):
+                work(group)
         groups = [chunks[i::n_threads] for i in range(n_threads)]
-        list(_get_pool().map(work, groups))
+        list(_get_pool().map(work_in, groups))
     if reduce is not None:
         return (_combine(reduce[0], partials, total * per_unit),)
     return tuple(outs)
+
+
+def _block_scratch(prog: _Program, n: int, per_unit: int, inner: tuple) -> list:
+    """This thread's scratch views for a region that is one block of ``n`` units (views
+    of the thread's scratch buffers, kept per program: the same every call)."""
+    key = threading.get_ident()
+    cached = prog.views.get(key)
+    if cached is None or cached[0] != n:
+        scratch = _scratch(prog.tmp_dtypes, n * per_unit)
+        views = [s[:n * per_unit].reshape((n,) + inner) for s in scratch]
+        cached = prog.views[key] = (n, views)
+    return cached[1]
+
+
+_SETTLED = {"numpy": _run_numpy, "blocked": _run_blocked}
 
 
 # A folded full reduction: per-block partials (NumPy's pairwise sum inside each block),
@@ -318,20 +374,62 @@ def _scratch(dtypes: list, n: int) -> list:
     return out
 
 
-def _run_steps(steps: list, ins: list, tmp: list, outs: list) -> None:
-    spaces = {"in": ins, "tmp": tmp, "out": outs}
+def _run_steps(block: Callable[[list, list, list], None], ins: list, tmp: list,
+               outs: list) -> None:
+    """Runs one block through the region's block function (``_block_function``)."""
+    block(ins, tmp, outs)
 
-    def get(ref: tuple) -> Any:
-        return ref[1] if ref[0] == "const" else spaces[ref[0]][ref[1]]
 
-    for kind, fn, refs, dest in steps:
+def _block_function(prog: _Program, steps: list) -> Any:
+    """``block(ins, tmp, outs)``: ``steps`` on one block, written out
+    as one Python function (no per-step dispatch); cached per program and steps list."""
+    cached = getattr(prog, "_block", None)
+    if cached is not None and cached[0] is steps:
+        return cached[1]
+    fn = _generate_block(steps)
+    prog._block = (steps, fn)
+    return fn
+
+
+_SPACE = {"in": "I", "tmp": "T", "out": "O"}
+
+
+def _generate_block(steps: list) -> Any:
+    ns: dict[str, Any] = {"_copyto": np.copyto}
+    lines = ["def block(I, T, O):"]
+
+    def ref(r: tuple) -> str:
+        if r[0] == "const":
+            name = f"c{len(ns)}"
+            ns[name] = r[1]
+            return name
+        return f"{_SPACE[r[0]]}[{r[1]}]"
+
+    for k, (kind, fn, refs, dest) in enumerate(steps):
         if kind == "seg":           # a numba segment (numba_kernel.segment_steps)
-            fn(spaces, get, lambda sub, sp: _run_steps(sub, sp["in"], sp["tmp"], sp["out"]))
-            continue
-        d = spaces[dest[0]][dest[1]]
-        if kind == "ufunc":
-            fn(*[get(r) for r in refs], out=d)
+            seg, loop = refs
+            ns[f"g{k}"], ns[f"r{k}"] = loop, _generate_block(dest)   # (its ufunc steps)
+            args = [ref(r) for r in seg.ins]
+            args = [f"_scalar({a})" if sc else a for a, sc in zip(args, seg.scalar)]
+            outs = [ref(r) for r in seg.outs]
+            lines.append(f"    fl = g{k}(0, {outs[0]}.shape[0], {', '.join(args + outs)})")
+            lines.append(f"    if fl & _FE_MASK and fl & _enabled_flags(): "
+                         f"r{k}(I, T, O)")
+            ns["_FE_MASK"], ns["_enabled_flags"] = _nk._FE_MASK, _nk._enabled_flags
+            ns["_scalar"] = _scalar
+        elif kind == "ufunc":
+            ns[f"f{k}"] = fn
+            lines.append(f"    f{k}({', '.join(ref(r) for r in refs)}, out={ref(dest)})")
         else:
-            c, a, b = (get(r) for r in refs)
-            np.copyto(d, b, casting="unsafe")
-            np.copyto(d, a, casting="unsafe", where=c)
+            c, a, b = (ref(r) for r in refs)
+            d = ref(dest)
+            lines.append(f"    _copyto({d}, {b}, casting='unsafe')")
+            lines.append(f"    _copyto({d}, {a}, casting='unsafe', where={c})")
+    lines.append("    return None")
+    exec(compile("\n".join(lines), "<tracenp block>", "exec"), ns)
+    return ns["block"]
+
+
+def _scalar(x: Any) -> Any:
+    """A 0-d array operand of a numba segment as the scalar its loop takes."""
+    return x[()] if type(x) is NDARRAY else x

@@ -329,7 +329,35 @@ class NumbaProgram:
             lines.append(_PAIRWISE.format(cache=cache, bits=self.value_dtype.itemsize * 8))
         for mode in ("flat", "nd"):
             lines += self._kernel(mode, nd, cache) + [""]
+        if self._has_rows():
+            lines += self._rows_kernel(cache) + [""]
         return "\n".join(lines)
+
+    def _has_rows(self) -> bool:
+        """2-d regions without a folded reduction also get a ``rows`` loop."""
+        return self.ndim == 2 and self.reduce is None
+
+    def _rows_kernel(self, cache: bool) -> list[str]:
+        """The ``rows`` loop: 2-d operands whose rows are contiguous (slices of C-ordered
+        arrays, as in stencils), each passed as a flat span and a row stride, so the inner
+        loop is the flat loop over one row (vectorized) instead of 2-d strided indexing."""
+        arrays = [k for k, (kind, _) in zip(self.used, self.specs) if kind == "array"]
+        ins = [f"a{k}" if kind == "array" else f"s{k}" for k, (kind, _) in zip(self.used, self.specs)]
+        outs = [f"o{m}" for m in range(len(self.out_dtypes))]
+        params = (["lo", "hi", "n1"] + ins + [f"rs{k}" for k in arrays] + outs
+                  + [f"ro{m}" for m in range(len(outs))])
+        load = [f"x{k} = b{k}[j1]" if kind == "array" else f"x{k} = s{k}"
+                for k, (kind, _) in zip(self.used, self.specs)]
+        ind = " " * 8
+        return (["@numba.njit(nogil=True, error_model=\"numpy\", boundscheck=False, "
+                 f"cache={cache})", f"def rows({', '.join(params)}):",
+                 "    fe_clear()", "    err = 0", "    for j0 in range(lo, hi):"]
+                + [f"{ind}b{k} = a{k}[j0 * rs{k}:j0 * rs{k} + n1]" for k in arrays]
+                + [f"{ind}q{m} = o{m}[j0 * ro{m}:j0 * ro{m} + n1]" for m in range(len(outs))]
+                + [f"{ind}for j1 in range(n1):"]
+                + [ind + "    " + line for line in load + self.body]
+                + [f"{ind}    q{m}[j1] = r{m}" for m in range(len(outs))]
+                + ["    return err | fe_test()"])
 
     def loop_source(self, mode: str = "flat") -> str:
         """The source of one loop (what ``tracenp.explain`` shows)."""
@@ -480,6 +508,11 @@ class NumbaProgram:
         head = [ty.int64] * (2 if self.reduce is None else 4) + [ty.int64] * (nd - 1)
         ins = [ty.Array(from_dtype(dt), nd, layout, readonly=True) if kind == "array"
                else from_dtype(dt) for kind, dt in self.specs]
+        if mode == "rows":        # n1, and a row stride per array operand and output
+            head.append(ty.int64)
+            ins += [ty.int64 for kind, _ in self.specs if kind == "array"]
+            return tuple(head + ins + [ty.Array(from_dtype(dt), 1, "C") for dt in self.out_dtypes]
+                         + [ty.int64] * len(self.out_dtypes))
         if self.reduce is None:
             outs = [ty.Array(from_dtype(dt), nd, "C") for dt in self.out_dtypes]
         else:
@@ -755,7 +788,8 @@ def _enabled_flags() -> int:
     return mask
 
 
-def _arguments(prog: NumbaProgram, inputs: list) -> tuple[str, list]:
+def _arguments(prog: NumbaProgram, inputs: list, rows: bool = False) -> tuple[str, list]:
+    """The loop's mode and arguments; ``rows`` asks for the rows loop where it applies."""
     shape = prog.region.shape
     vals = [inputs[k] for k in prog.used]
     flat = True
@@ -771,16 +805,51 @@ def _arguments(prog: NumbaProgram, inputs: list) -> tuple[str, list]:
             args.append(x[()])
         else:
             args.append(x)
+    if (rows or not flat) and prog._has_rows():
+        spans = _row_spans([x.reshape(shape) if isinstance(x, NDARRAY) and x.ndim and flat
+                            else x for x in args], shape)
+        if spans is not None:
+            return "rows", spans
     return ("flat" if flat else "nd"), args
 
 
-def run_numba(region: Region, inputs: list, blocked: Any) -> tuple | None:
+def _out_spans(outs: list, shape: tuple) -> list:
+    """The rows loop's outputs: writable flat spans, then their row strides."""
+    spans = [np.lib.stride_tricks.as_strided(o, ((shape[0] - 1) * (o.strides[0] // o.itemsize)
+                                                 + shape[1],), (o.itemsize,)) for o in outs]
+    return spans + [o.strides[0] // o.itemsize for o in outs]
+
+
+def _row_spans(args: list, shape: tuple) -> list | None:
+    """The ``rows`` loop's arguments: each 2-d operand as the flat span from its first
+    element to its last, then the row strides (in items); None unless every operand's rows
+    are contiguous and its row stride is a non-negative multiple of the item size."""
+    spans, strides = [], []
+    for x in args:
+        if not isinstance(x, NDARRAY) or x.ndim != 2:
+            spans.append(x)
+            continue
+        item = x.itemsize
+        s0, s1 = x.strides
+        if (s1 != item and shape[1] > 1) or s0 < 0 or s0 % item:
+            return None
+        n = (shape[0] - 1) * (s0 // item) + shape[1] if shape[0] else 0
+        spans.append(np.lib.stride_tricks.as_strided(x, (n,), (item,), writeable=False))
+        strides.append(s0 // item)
+    return spans + strides
+
+
+def run_numba(region: Region, inputs: list, blocked: Any, dests: dict | None = None) -> tuple | None:
     """Runs the region's numba kernel; None when it is not compiled yet (the caller runs
-    the region's other kernel and pays rent) or must not answer this call."""
+    the region's other kernel and pays rent) or must not answer this call.  ``dests``
+    (output position -> an array of the output's shape and dtype whose rows are
+    contiguous) are written in place of fresh outputs, by the rows loop only."""
     prog = numba_program(region)
     if prog is None or prog.failed:
         return None
-    mode, args = _arguments(prog, inputs)
+    mode, args = _arguments(prog, inputs, rows=bool(dests))
+    if dests and (mode != "rows" or _row_spans(list(dests.values()), region.shape) is None):
+        return None
     fn = prog.kernels.get(mode)
     if fn is None:
         with _lock:
@@ -802,14 +871,17 @@ def run_numba(region: Region, inputs: list, blocked: Any) -> tuple | None:
         total *= d
     if total == 0:
         return None
-    dims = list(shape[1:]) if mode == "nd" else []
-    lead = shape[0] if mode == "nd" else total
+    dims = list(shape[1:]) if mode in ("nd", "rows") else []
+    lead = shape[0] if mode in ("nd", "rows") else total
     per_unit = total // lead if lead else 1
     threads = max(1, config.threads)
     parallel = threads > 1 and total * max(prog.work, _k.PASS_COST) >= config.parallel_work
     if prog.reduce is None:
-        outs = [np.empty(shape, dt) for dt in prog.out_dtypes]
+        dests = dests or {}
+        outs = [dests[m] if m in dests else np.empty(shape, dt) for m, dt in enumerate(prog.out_dtypes)]
         outs_k = [o.reshape(-1) for o in outs] if mode == "flat" else outs
+        if mode == "rows":
+            outs_k = _out_spans(outs, shape)
         parts = min(threads, lead) if parallel else 1
         bounds = [(lead * p // parts, lead * (p + 1) // parts) for p in range(parts)]
         calls = [(lo, hi, *dims, *args, *outs_k) for lo, hi in bounds]
@@ -924,13 +996,15 @@ def settled(fn: Any = None) -> bool:
     compile is running.  Benchmarks warm up until then."""
     if fn is not None:
         from ..optimize.fusion import FusedOp
-        progs = [numba_program(n.params) for plan in getattr(fn, "_cache", {}).values()
+        progs = [numba_program(n.params if isinstance(n.op, FusedOp) else n.params.region)
+                 for plan in getattr(fn, "_cache", {}).values()
                  for n in getattr(getattr(plan, "graph", None), "nodes", ())
-                 if isinstance(n.op, FusedOp)]
+                 if isinstance(n.op, FusedOp) or n.op.name == "fused_into"]
         renting = [p for p in progs if p is not None and p in _renting]
         for plan in getattr(fn, "_cache", {}).values():
             for n in getattr(getattr(plan, "graph", None), "nodes", ()):
-                blocked = getattr(n.params, "_program", None) if isinstance(n.op, FusedOp) else None
+                region = n.params if isinstance(n.op, FusedOp) else getattr(n.params, "region", None)
+                blocked = getattr(region, "_program", None)
                 renting += [s.prog for s in getattr(blocked, "_segments", None) or ()
                             if "flat" not in s.prog.kernels]
     else:
@@ -1072,7 +1146,7 @@ def segment_steps(blocked: Any) -> list | None:
         if fn is None:
             continue
         sub = steps[s.first:s.last + 1]
-        steps[s.first:s.last + 1] = [("seg", s.runner(fn, sub), None, None)]
+        steps[s.first:s.last + 1] = [("seg", s.runner(fn, sub), (s, fn), sub)]
     blocked._segment_steps = steps
     return steps
 

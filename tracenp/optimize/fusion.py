@@ -86,6 +86,11 @@ class FusedOp(Op):
         from ..exec.kernels import run_region
         return run_region(params, inputs)
 
+    def runner(self, params: Region) -> Any:
+        """``run(inputs)`` for a plan step: ``evaluate`` without the per-call lookups."""
+        from ..exec.kernels import region_runner
+        return region_runner(params)
+
     def format(self, params: Region, names: list[str]) -> str:
         from ..graph.printing import format_region
         return format_region(params, names)
@@ -202,7 +207,8 @@ def fuse(graph: Graph, min_size: int = 2, cost_model: bool = True) -> int:
             continue
         cheap = (cost_model and config.kernel == "auto"
                  and not worth_fusing([graph.nodes[i] for i in members], shapes[r]))
-        if cheap and _size(shapes[r]) < config.min_fuse_elements:
+        small = cheap and _size(shapes[r]) < config.min_fuse_elements
+        if small and _size(shapes[r]) < config.min_segment_elements:
             continue        # small or cheap: op by op is the cheapest path
         member_set = set(members)
         body = [graph.nodes[i] for i in members]
@@ -222,8 +228,8 @@ def fuse(graph: Graph, min_size: int = 2, cost_model: bool = True) -> int:
         closing = _closing_reduction(graph, outputs, consumers, final)
         if closing is not None:
             region.reduce = graph.nodes[closing]
-        if cheap and not _numba_fuses(region):
-            continue        # cheap: op by op, unless one compiled numba loop runs it
+        if cheap and not (_segments_fuse(region) or not small and _numba_fuses(region)):
+            continue        # cheap: op by op, unless numba (segments, or one loop) runs it
         if closing is not None:
             k = closing
             outputs = list(graph.nodes[k].outputs)
@@ -300,6 +306,15 @@ def _numba_fuses(region: Region) -> bool:
     temporaries: ``(x - y) ** 2`` summed at 10^6 elements runs in half NumPy's time)."""
     from ..exec.numba_kernel import available, numba_program
     return available() and numba_program(region) is not None
+
+
+def _segments_fuse(region: Region) -> bool:
+    """A cheap region (from ``config.min_segment_elements`` elements) is worth fusing where
+    it runs blocked with numba segments (runs of exact ops as one loop each): fewer calls
+    and passes than op by op.  (Below ``min_fuse_elements`` a whole-numba region is not:
+    its call costs more than NumPy's few ops.)"""
+    from ..exec.kernels import runs_segmented
+    return runs_segmented(region)
 
 
 def _size(shape: tuple) -> int:
