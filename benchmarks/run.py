@@ -216,7 +216,7 @@ def peak_memory(name: str, impl: str, size: int) -> int | None:
 # ------------------------------------------------------------------ main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", nargs="*", type=float, default=[1e3, 1e5, 1e6, 1e7])
+    ap.add_argument("--sizes", nargs="*", type=float, default=[1e3, 1e4, 1e5, 1e6, 1e7])
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "cpu.json"))
@@ -396,7 +396,7 @@ def _warmup_table(rows) -> list[str]:
 
 def _summary(rows) -> list[str]:
     out = []
-    for sizes in ([10**6, 10**7], [10**3, 10**5]):
+    for sizes in ([10**6, 10**7], [10**3, 10**4, 10**5]):
         sel = [r for r in rows if r["size"] in sizes]
         sp = [s for s, _, _ in map(_ratios, sel) if s]
         vp = [v for _, v, _ in map(_ratios, sel) if v]
