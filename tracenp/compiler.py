@@ -324,6 +324,13 @@ class Plan(InputReader):
                              and not graph.writebacks and not isinstance(first, Literal)
                              else None)
         self.copy_outputs = copy_outputs(graph)
+        # a flat tuple of plain outputs, nothing written back: the kinds to return
+        self._tuple_kinds = (tuple(v.aval.kind for v in graph.outputs)
+                             if self._single_kind is None and not graph.writebacks
+                             and isinstance(graph.out_tree, tuple) and graph.out_tree[0] == "tuple"
+                             and all(t == "*" for t in graph.out_tree[2])
+                             and all(type(v) is Var for v in graph.outputs)
+                             and not self.copy_outputs and not self.output_views else None)
 
     def __call__(self, leaves: list, out_tree: Any) -> Any:
         if self.verifier is not None:
@@ -342,6 +349,15 @@ class Plan(InputReader):
             if self._single_kind == ARRAY and isinstance(value, np.generic):
                 return np.asarray(value)
             return value
+        if self._tuple_kinds is not None:
+            out = []
+            for value, kind in zip(values, self._tuple_kinds):
+                if kind == NPSCALAR and type(value) is NDARRAY:
+                    value = value[()]
+                elif kind == ARRAY and isinstance(value, np.generic):
+                    value = np.asarray(value)
+                out.append(value)
+            return tuple(out)
         n_out = len(values) - len(graph.writebacks)
         for (idx, _), value in zip(graph.writebacks, values[n_out:]):
             np.copyto(leaves[idx], value, casting="unsafe")

@@ -17,6 +17,7 @@ from ..graph.ir import Graph, Literal, Node, Var
 from ..graph.ops import LEAF, CallOp, CallParams, MutateOp
 from ..graph.pytree import unflatten
 from ..graph.types import ARRAY, NPSCALAR
+from .replay_forms import replay_form
 
 __all__ = ["Interpreter", "inplace_safe"]
 
@@ -81,11 +82,16 @@ def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> t
         if flat is not None:
             spec, kwargs = flat
             spec = [("const", const_slot(v)) if tag == "const" else (tag, v) for tag, v in spec]
-            return (1 if kwargs else 0), op.fn, spec, kwargs
+            return (1 if kwargs else 0), replay_form(op.name, op.fn), spec, kwargs
     runner = getattr(op, "runner", None)       # a fused region: its kernel, directly
     if runner is not None:
         return 2, runner(params), None, None
     return 2, (lambda ins: op.evaluate(params, ins)), None, None
+
+
+# Temporary elision (``reusable_inputs``) from this many elements: below it NumPy's own
+# allocation (its small-block cache) costs less than the ``out=`` call does.
+_ELIDE_FROM = 1 << 12
 
 
 def _elide_if_c_order(fn: Callable, k: int) -> Callable:
@@ -252,7 +258,7 @@ class Interpreter:
                 arg_slots = tuple(ins[k] if tag == "in" else k for tag, k in spec)
                 out = outs[0]
                 reuse = reusable.get(i)
-                if kind == 0 and reuse is not None:
+                if kind == 0 and reuse is not None and reuse.aval.size >= _ELIDE_FROM:
                     # NumPy's temporary elision, decided once: write into a dead input
                     if reuse.aval.ndim <= 1:
                         kind, kwargs = 3, slot[reuse.id]
@@ -296,9 +302,19 @@ class Interpreter:
         return [env[s] for s in self.result_slots]
 
 
+# Ops whose result type follows from their one traced input's type and their static
+# arguments (a reshape, a basic slice, a reduction over static axes), as ufunc calls do
+_TYPED_BY_INPUT = frozenset({"shape", "reduction"})
+
+
 def _needs_check(node: Node) -> bool:
-    """Ufunc calls are typed by their input types alone; other ops are checked at replay."""
-    return getattr(node.op, "method", None) != "__call__"
+    """Ufunc calls, and single-input shape ops, getitems and reductions, are typed by their
+    input types alone; other ops (``unique``, a boolean mask) are checked at replay."""
+    op = node.op
+    if getattr(op, "method", None) == "__call__":
+        return False
+    return not (len(node.inputs) == 1 and isinstance(op, CallOp)
+                and (op.category in _TYPED_BY_INPUT or op.name == "getitem"))
 
 
 def _describe(value: Any) -> str:
