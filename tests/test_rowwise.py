@@ -18,6 +18,7 @@ ROWS = 3 * config.min_fuse_elements // 500 + 7      # several blocks of 500-wide
 def _threads(monkeypatch):
     monkeypatch.setattr(config, "parallel_work", 0)     # use the pool, however small
     monkeypatch.setattr(config, "chunk_bytes", 1 << 14)  # many blocks, a ragged last one
+    monkeypatch.setattr(config, "min_rowwise_elements", 1 << 15)   # this file's sizes fuse
 
 
 def _rowwise_nodes(f, *args, **opts):

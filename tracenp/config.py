@@ -6,6 +6,8 @@ thread count is process-global; tracenp never changes it (see docs/kernels.md).
 ``min_fuse_elements``: below this, fused regions run op by op through NumPy (cheapest),
 except a region with numba segments (runs of exact ops, each one compiled loop) from
 ``min_segment_elements`` on: it runs blocked in one block, fewer calls than op by op.
+``min_rowwise_elements``: row regions (axis reductions fused with the work around them)
+start here; below it their few-row blocks cost more than the op by op calls they save.
 ``kernel``: which kernel kind fused regions use ("auto" lets the cost model choose).
 ``numba_*``: the numba kind's cost model (tracenp.exec.numba_kernel, docs/kernels.md).
 ``parallel_work``: fused kernels use the thread pool only above this work.
@@ -26,6 +28,7 @@ class Config:
     chunk_bytes: int = 1 << 18
     min_fuse_elements: int = 1 << 15
     min_segment_elements: int = 4096      # regions with numba segments fuse from here on
+    min_rowwise_elements: int = 1 << 18   # row regions (softmax) from here on (auto)
     min_fuse_work: int = 2_500_000   # elements x per-element op cost (optimize.fusion._OP_COST)
     parallel_work: int = 5_000_000   # fused kernels use the threads above elements x max(cost, 8)
     kernel: str = "auto"          # "auto", "blocked", "numexpr", "numba" (where they qualify), "numpy"
