@@ -187,10 +187,10 @@ class _Sinker:
 
 @rule("slice_of_elementwise", "canonicalize", F("getitem", X("x"), X("index")))
 def _slice_of_elementwise(b, m):
-    """(x op y)[s] -> x[s] op y[s], for a basic index s (ints and slices), when every use
-    of the sliced value (of 2**14 elements or more) is elementwise or a basic slice;
-    x[s1][s2] -> x[s] (one view).  Slices of one expression that overlap compute the
-    overlap once per slice."""
+    """``(x op y)[s]`` -> ``x[s] op y[s]``, for a basic index s (ints and slices), when
+    every use of the sliced value (of 2**14 elements or more) is elementwise or a basic
+    slice; ``x[s1][s2]`` -> ``x[s]`` (one view).  Slices of one expression that overlap
+    compute the overlap once per slice."""
     node = m["_node"]
     region = _static_index(node)
     x = m["x"]
