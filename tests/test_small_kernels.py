@@ -154,3 +154,25 @@ def test_settled_shortcut_follows_config_changes(compile_now):
         with configured(kernel=kernel):
             for _ in range(2):
                 assert_same(c(x), expected)
+
+
+@pytest.mark.parametrize("f", [logistic, softplus])
+def test_settled_one_block_run_is_taken_and_exact(f, compile_now):
+    """Once its segments are compiled, a 1-d one-block region skips the block set-up
+    (``_Program.one_block``); the result stays op by op's, bit for bit, across kernels."""
+    x = (np.random.default_rng(3).standard_normal(1000) * 30)
+    x[:4] = [np.inf, -np.inf, np.nan, -0.0]
+    c = tracenp.compile(f)
+    with np.errstate(all="ignore"):
+        expected = _op_by_op(f, x)
+        for _ in range(3):
+            assert_same(c(x), expected)
+        progs = [n.params._program for plan in c._cache.values()
+                 for n in plan.graph.nodes if isinstance(n.op, FusedOp)]
+        assert len(progs) == 1 and progs[0].one_block is not None
+        assert progs[0].one_block[0] == config.kernel
+        for kernel in ("blocked", "auto"):
+            with configured(kernel=kernel):
+                assert_same(c(x), expected)
+        y = x[::2].copy()                   # another signature, another plan
+        assert_same(c(y), _op_by_op(f, y))

@@ -27,7 +27,7 @@ class Config:
     threads: int = os.cpu_count() or 1
     chunk_bytes: int = 1 << 18
     min_fuse_elements: int = 1 << 15
-    min_segment_elements: int = 4096      # regions with numba segments fuse from here on
+    min_segment_elements: int = 768       # regions with numba segments fuse from here on
     min_rowwise_elements: int = 1 << 18   # row regions (softmax) from here on (auto)
     min_fuse_work: int = 2_500_000   # elements x per-element op cost (optimize.fusion._OP_COST)
     parallel_work: int = 5_000_000   # fused kernels use the threads above elements x max(cost, 8)

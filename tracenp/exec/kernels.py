@@ -119,6 +119,7 @@ class _Program:
         self.work = work_of(region.nodes)
         self.size = int(np.prod(region.shape))
         self.views: dict[int, tuple] = {}    # thread -> its scratch views (one-block regions)
+        self.one_block: tuple | None = None  # (config.kernel, block): a settled 1-d one-block run
         self.out_dtypes = [v.aval.dtype for v in body_outputs]
         self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
                             + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
@@ -274,6 +275,15 @@ def _run_numpy(prog: _Program, inputs: list) -> tuple:
 def _run_blocked(prog: _Program, inputs: list) -> tuple:
     region = prog.region
     shape = region.shape
+    one = prog.one_block
+    if one is not None and one[0] == config.kernel:     # a 1-d region in one block
+        for x in inputs:
+            if type(x) is NDARRAY and x.ndim and not (x.shape == shape and x.flags.c_contiguous):
+                break
+        else:
+            outs = [np.empty(shape, dt) for dt in prog.out_dtypes]
+            _run_steps(one[1], inputs, _block_scratch(prog, prog.size, 1, ()), outs)
+            return tuple(outs)
     outs = [np.empty(shape, dt) for dt in prog.out_dtypes] if prog.reduce is None else []
     flat = True
     for x in inputs:
@@ -297,6 +307,8 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
     reduce = prog.reduce
     if total <= units and reduce is None:       # one block, in this thread: no bookkeeping
         _run_steps(block, ins, _block_scratch(prog, total, per_unit, inner), outs_v)
+        if flat and len(shape) == 1 and (steps is not prog.steps or _segments_ready(prog)):
+            prog.one_block = (config.kernel, block)  # settled: later calls skip the set-up
         return tuple(outs)
     if flat:
         sliced = [type(x) is NDARRAY and x.ndim == 1 for x in ins]
