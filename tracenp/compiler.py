@@ -574,7 +574,7 @@ class CompiledFunction:
         if len(cache) > 1 and plan is not None:
             cache.touch(key)                        # least recently used goes first
         if plan is None or (type(plan) is Plan and plan.watches_globals and plan.globals_changed()):
-            plan = self._build(key, args, kwargs, leaves)
+            plan = self._build(key, args, kwargs)
         if type(plan) is _Eager:
             if plan.pending:
                 result = self.fn(*args, **kwargs)    # the user's own error propagates
@@ -615,7 +615,7 @@ class CompiledFunction:
                 self._cache[key] = _Eager(err)
             return result
 
-    def _build(self, key: Any, args: tuple, kwargs: dict, leaves: list) -> Plan | _Eager:
+    def _build(self, key: Any, args: tuple, kwargs: dict) -> Plan | _Eager:
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and not (type(cached) is Plan and cached.watches_globals
@@ -633,43 +633,60 @@ class CompiledFunction:
                 pending.key = key
                 return pending
             self._note_recompile(key)
-            for _ in range(8):
-                m_args, m_kwargs = self._mark_static(args, kwargs)
-                try:
-                    self.trace_count += 1
-                    graph = self._trace(m_args, m_kwargs)
-                    raw = copy_graph(graph) if self.options.get("check") else None
-                    self._optimize(graph)
-                    plan = Plan(self.fn, graph)
-                    if raw is not None:
-                        plan.verifier = Verifier(raw, graph, self.options, self.__name__)
-                except TraceError as e:
-                    cands = getattr(e, "static_candidates", frozenset())
-                    if cands and not cands <= self._auto_static:
-                        # A Python float decided control flow: specialize on its value.
-                        self._auto_static = self._auto_static | cands
-                        key, leaves, _ = self.signature(args, kwargs)
-                        continue
-                    return self._fallback(key, e)
-                except Exception as e:
-                    # Not a tracing limitation: let eager NumPy decide (it may raise the
-                    # user's own error); if eager works, this is a tracenp bug: fall back.
-                    err = TraceError(f"internal error while tracing ({type(e).__name__}: {e})",
-                                     hint="please report it with the function and its "
-                                          "arguments; the call runs with NumPy meanwhile")
-                    if self.strict:
-                        if not getattr(self.fn, "no_eager_run", False):
-                            # the user's own error, if eager NumPy raises one, comes first
-                            self.fn(*_private_copy(args), **_private_copy(kwargs))
-                        raise err from e
-                    # The caller runs the function once, eagerly, on the real arguments;
-                    # only if that succeeds is the signature marked eager (with a warning).
-                    pending = _Eager(err, pending=True)
-                    pending.key = key
-                    return pending
-                self._cache[key] = plan
+
+            def build(m_args: tuple, m_kwargs: dict) -> Plan:
+                graph = self._trace(m_args, m_kwargs)
+                raw = copy_graph(graph) if self.options.get("check") else None
+                self._optimize(graph)
+                plan = Plan(self.fn, graph)
+                if raw is not None:
+                    plan.verifier = Verifier(raw, graph, self.options, self.__name__)
                 return plan
-            return self._fallback(key, TraceError("too many retraces"))
+
+            key, plan = self._specializing(key, args, kwargs, build,
+                                           lambda: self.signature(args, kwargs)[0])
+            if isinstance(plan, TraceError):
+                return self._fallback(key, plan)
+            if isinstance(plan, Exception):
+                # Not a tracing limitation: let eager NumPy decide (it may raise the
+                # user's own error); if eager works, this is a tracenp bug: fall back.
+                err = TraceError(f"internal error while tracing ({type(plan).__name__}: {plan})",
+                                 hint="please report it with the function and its "
+                                      "arguments; the call runs with NumPy meanwhile")
+                if self.strict:
+                    if not getattr(self.fn, "no_eager_run", False):
+                        # the user's own error, if eager NumPy raises one, comes first
+                        self.fn(*_private_copy(args), **_private_copy(kwargs))
+                    raise err from plan
+                # The caller runs the function once, eagerly, on the real arguments;
+                # only if that succeeds is the signature marked eager (with a warning).
+                pending = _Eager(err, pending=True)
+                pending.key = key
+                return pending
+            self._cache[key] = plan
+            return plan
+
+    def _specializing(self, key: Any, args: tuple, kwargs: dict, build: Callable,
+                      resign: Callable[[], Any]) -> tuple[Any, Any]:
+        """``(key, build(marked args, kwargs))`` for one call: traced again while a Python
+        float argument decides control flow (it becomes static: ``resign()`` is then the
+        call's new key).  Every backend's plan building goes through here.  What stops it
+        comes back in place of the plan: the ``TraceError`` (a fallback), or any other
+        exception (an internal error); ``TraceError("too many retraces")`` after 8 tries."""
+        for _ in range(8):
+            m_args, m_kwargs = self._mark_static(args, kwargs)
+            try:
+                self.trace_count += 1
+                return key, build(m_args, m_kwargs)
+            except TraceError as e:
+                cands = getattr(e, "static_candidates", frozenset())
+                if not cands or cands <= self._auto_static:
+                    return key, e
+                self._auto_static = self._auto_static | cands
+                key = resign()
+            except Exception as e:
+                return key, e
+        return key, TraceError("too many retraces")
 
     RECOMPILE_LIMIT = 8
 

@@ -434,37 +434,29 @@ def _build(cf: Any, plans: dict, key: Any, args: tuple, kwargs: dict, host_io: b
             return cached
         if isinstance(key[1], str):
             return _fail(cf, plans, key, TraceError(key[2]), host_io)
-        for _ in range(8):
-            m_args, m_kwargs = cf._mark_static(args, kwargs)
+        def build(m_args: tuple, m_kwargs: dict) -> CupyPlan:
             leaves, _ = flatten((m_args, m_kwargs))
             stand_ins = {i: stand_in(x.shape, x.dtype) for i, x in enumerate(leaves)
                          if is_cupy_array(x)}
-            try:
-                cf.trace_count += 1
-                graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static,
-                              stand_ins=stand_ins or None)
-                cf._optimize(graph, fuse_everything=True)
-                plan = CupyPlan(cf.fn, graph, host_io)
-            except TraceError as e:
-                cands = getattr(e, "static_candidates", frozenset())
-                if cands and not cands <= cf._auto_static:
-                    cf._auto_static = cf._auto_static | cands
-                    key, _ = _signature(cf, args, kwargs)
-                    key = (host_io, key)
-                    continue
-                return _fail(cf, plans, key, e, host_io)
-            except Exception as e:
-                err = TraceError(f"internal error while tracing for CuPy "
-                                 f"({type(e).__name__}: {e})")
-                if cf.strict or getattr(cf.fn, "no_eager_run", False):
-                    raise err from e
-                pending = _Eager(err, pending=True)
-                pending.key = key
-                return pending
-            plan.key = key
-            plans[key] = plan
-            return plan
-        return _fail(cf, plans, key, TraceError("too many retraces"), host_io)
+            graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static, stand_ins=stand_ins or None)
+            cf._optimize(graph, fuse_everything=True)
+            return CupyPlan(cf.fn, graph, host_io)
+
+        key, plan = cf._specializing(key, args, kwargs, build,
+                                     lambda: (host_io, _signature(cf, args, kwargs)[0]))
+        if isinstance(plan, TraceError):
+            return _fail(cf, plans, key, plan, host_io)
+        if isinstance(plan, Exception):
+            err = TraceError(f"internal error while tracing for CuPy "
+                             f"({type(plan).__name__}: {plan})")
+            if cf.strict or getattr(cf.fn, "no_eager_run", False):
+                raise err from plan
+            pending = _Eager(err, pending=True)
+            pending.key = key
+            return pending
+        plan.key = key
+        plans[key] = plan
+        return plan
 
 
 def cupy_plans(fn: Any) -> list[CupyPlan]:

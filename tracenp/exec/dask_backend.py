@@ -670,36 +670,30 @@ def _build(cf: Any, plans: dict, key: Any, args: tuple, kwargs: dict) -> Any:
             return cached
         if isinstance(key[1], str):
             return _fallback(cf, plans, key, TraceError(key[2]))
-        for _ in range(8):
-            m_args, m_kwargs = cf._mark_static(args, kwargs)
+        def build(m_args: tuple, m_kwargs: dict) -> DaskPlan:
             leaves, _ = flatten((m_args, m_kwargs))
             stand_ins = {i: stand_in(x.shape, x.dtype) for i, x in enumerate(leaves)
                          if is_dask_array(x)}
-            try:
-                cf.trace_count += 1
-                graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static, stand_ins=stand_ins)
-                cf._optimize(graph, fuse_everything=True)
-                plan = DaskPlan(cf.fn, graph)
-            except TraceError as e:
-                cands = getattr(e, "static_candidates", frozenset())
-                if cands and not cands <= cf._auto_static:
-                    cf._auto_static = cf._auto_static | cands
-                    key, _ = _signature(cf, args, kwargs)
-                    continue
-                return _fallback(cf, plans, key, e)
-            except Exception as e:
-                err = TraceError(f"internal error while tracing for dask "
-                                 f"({type(e).__name__}: {e})")
-                if cf.strict:
-                    cf.fn(*args, **kwargs)
-                    raise err from e
-                pending = _Eager(err, pending=True)
-                pending.key = key
-                return pending
-            plan.key = key
-            plans[key] = plan
-            return plan
-        return _fallback(cf, plans, key, TraceError("too many retraces"))
+            graph = trace(cf.fn, m_args, m_kwargs, cf._auto_static, stand_ins=stand_ins)
+            cf._optimize(graph, fuse_everything=True)
+            return DaskPlan(cf.fn, graph)
+
+        key, plan = cf._specializing(key, args, kwargs, build,
+                                     lambda: _signature(cf, args, kwargs)[0])
+        if isinstance(plan, TraceError):
+            return _fallback(cf, plans, key, plan)
+        if isinstance(plan, Exception):
+            err = TraceError(f"internal error while tracing for dask "
+                             f"({type(plan).__name__}: {plan})")
+            if cf.strict:
+                cf.fn(*args, **kwargs)
+                raise err from plan
+            pending = _Eager(err, pending=True)
+            pending.key = key
+            return pending
+        plan.key = key
+        plans[key] = plan
+        return plan
 
 
 def call(cf: Any, args: tuple, kwargs: dict) -> Any:
