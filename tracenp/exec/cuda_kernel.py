@@ -37,7 +37,7 @@ from ..graph.types import ARRAY, NPSCALAR, PYSCALAR
 from ..optimize.fusion import Region, operands_of_call
 from ..optimize.pattern import Const, operands
 from .cuda_table import CTYPE, CUPY_NAME, PREAMBLE, REDUCE, kind_of, template
-from .constants import as_loop_dtype
+from .constants import as_loop_dtype, operand_descr
 
 __all__ = ["CudaKernel", "cuda_kernel", "kernel_name", "translation_unit",
            "generated_kernels", "OPTIONS"]
@@ -220,22 +220,6 @@ class _Refuse(Exception):
     pass
 
 
-def _descr(o: Any) -> tuple[Any, np.dtype]:
-    """What ``resolve_dtypes`` takes for an operand (a Python type for a weak scalar)."""
-    if isinstance(o, Const):
-        v = o.value
-        if isinstance(v, (bool, np.bool_)):
-            return np.dtype(np.bool_), np.dtype(np.bool_)
-        if type(v) in (int, float, complex):
-            return type(v), (np.dtype(np.int64) if type(v) is int else np.asarray(v).dtype)
-        dt = np.asarray(v).dtype
-        return dt, dt
-    av = o.aval
-    if av.kind == PYSCALAR and av.dtype.kind != "b":
-        return {"f": float, "i": int, "c": complex}[av.dtype.kind], av.dtype
-    return av.dtype, av.dtype
-
-
 def _loop(node: Any, name: str, descr: list, out: np.dtype) -> tuple:
     """The dtypes of NumPy's loop for this call: inputs, and the output."""
     if name == "where":
@@ -337,14 +321,14 @@ def _build(region: Region, name: str) -> CudaKernel:
                     if k not in used:
                         used.append(k)
                     e = f"x{used.index(k)}"
-                    d, dt = _descr(o)
+                    d, dt = operand_descr(o)
                     if dt not in _DTYPES:
                         raise _Refuse(f"{name_}: an operand of dtype {dt}")
                     descr.append(d)
                 exprs.append((e, dt, None))
             else:
                 c = o if isinstance(o, Const) else Const(o.value)
-                d, dt = _descr(c)
+                d, dt = operand_descr(c)
                 descr.append(d)
                 exprs.append((None, dt, c.value))
         loop, loop_out = _loop(node, name_, descr, out)

@@ -58,7 +58,7 @@ from ..graph.types import ARRAY, NPSCALAR, PYSCALAR
 from ..optimize.fusion import Region, operands_of_call
 from ..optimize.pattern import Const, operands
 from .numba_table import NUMBA, REDUCE
-from .constants import as_loop_dtype
+from .constants import as_loop_dtype, operand_descr
 
 __all__ = ["available", "numba_program", "numba_source", "run_numba", "pay_rent",
            "wait_compiles", "settled", "segments", "segment_steps", "pay_segment_rent",
@@ -235,23 +235,6 @@ def _lower(name: str, kind: str, T: np.dtype, out: np.dtype, a: list[str], res: 
 
 _CMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
         "equal": "==", "not_equal": "!="}
-
-
-def _descr(o: Any) -> tuple[Any, np.dtype]:
-    """What ``resolve_dtypes`` takes for an operand (a Python type for a weak scalar), and
-    its dtype."""
-    if isinstance(o, Const):
-        v = o.value
-        if isinstance(v, bool):
-            return np.dtype(np.bool_), np.dtype(np.bool_)
-        if type(v) in (int, float, complex):
-            return type(v), np.asarray(v).dtype if type(v) is not int else np.dtype(np.int64)
-        dt = np.asarray(v).dtype
-        return dt, dt
-    av = o.aval
-    if av.kind == PYSCALAR and av.dtype.kind != "b":
-        return {"f": float, "i": int, "c": complex}[av.dtype.kind], av.dtype
-    return av.dtype, av.dtype
 
 
 _PAIRWISE = '''
@@ -690,7 +673,7 @@ def _build(region: Region) -> NumbaProgram | None:
                     if k not in used:
                         used.append(k)
                     e = f"x{k}"
-                    d, dt = _descr(o)
+                    d, dt = operand_descr(o)
                     if dt not in _DTYPES:
                         return None
                     descr.append(d)
@@ -699,7 +682,7 @@ def _build(region: Region) -> NumbaProgram | None:
                 c = o if isinstance(o, Const) else Const(o.value)
                 if isinstance(c.value, NDARRAY) and c.value.ndim:
                     return None       # an array constant: the blocked kernel passes it
-                d, dt = _descr(c)
+                d, dt = operand_descr(c)
                 descr.append(d)
                 exprs.append((None, dt, c.value))
         if name == "where":
