@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["config", "Config"]
+__all__ = ["config", "Config", "cache_subdir"]
 
 
 @dataclass
@@ -39,3 +39,18 @@ class Config:
 
 
 config = Config()
+
+
+def cache_subdir(name: str) -> str | None:
+    """``$TRACENP_CACHE_DIR/name`` (default ``~/.cache/tracenp/name``, after
+    ``$XDG_CACHE_HOME``), created; None where it cannot be written (then nothing is
+    cached on disk)."""
+    base = os.environ.get("TRACENP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "tracenp")
+    d = os.path.join(base, name)
+    try:
+        os.makedirs(d, exist_ok=True)
+        return d if os.access(d, os.W_OK) else None
+    except OSError:
+        return None

@@ -566,16 +566,8 @@ def _cache_dir() -> str | None:
     d = _state.get("cache_dir", _NONE)
     if d is not _NONE and _state.get("cache_env") == os.environ.get("TRACENP_CACHE_DIR"):
         return d
-    base = os.environ.get("TRACENP_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "tracenp")
-    d = os.path.join(base, "numba")
-    try:
-        os.makedirs(d, exist_ok=True)
-        if not os.access(d, os.W_OK):
-            d = None
-    except OSError:
-        d = None
+    from ..config import cache_subdir
+    d = cache_subdir("numba")
     _state["cache_dir"], _state["cache_env"] = d, os.environ.get("TRACENP_CACHE_DIR")
     return d
 

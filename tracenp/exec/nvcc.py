@@ -91,15 +91,8 @@ def compile_options(extra: Iterable[str] = ()) -> list[str]:
 
 
 def cache_dir() -> str | None:
-    base = os.environ.get("TRACENP_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "tracenp")
-    d = os.path.join(base, "nvcc")
-    try:
-        os.makedirs(d, exist_ok=True)
-        return d if os.access(d, os.W_OK) else None
-    except OSError:
-        return None
+    from ..config import cache_subdir
+    return cache_subdir("nvcc")
 
 
 def _key(source: str, options: list[str]) -> str:
