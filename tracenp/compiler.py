@@ -291,6 +291,16 @@ class InputReader:
 
 
 
+def as_kind(kind: str, value: Any) -> Any:
+    """A replayed value as the trace saw it: a NumPy scalar where NumPy returns one (a
+    kernel may give a 0-d array), an array where it returns an array."""
+    if kind == NPSCALAR and type(value) is NDARRAY:
+        return value[()]
+    if kind == ARRAY and isinstance(value, np.generic):
+        return np.asarray(value)
+    return value
+
+
 def copy_outputs(graph: Graph) -> set[int]:
     """Outputs that were different values when traced but became one variable after
     simplification (CSE): eager NumPy returns distinct arrays, so the later ones are copied."""
@@ -343,21 +353,9 @@ class Plan(InputReader):
             values = self.executor.run(self.read_inputs(leaves))
         graph = self.graph
         if self._single_kind is not None:         # one plain output, nothing written back
-            value = values[0]
-            if self._single_kind == NPSCALAR and type(value) is NDARRAY:
-                return value[()]
-            if self._single_kind == ARRAY and isinstance(value, np.generic):
-                return np.asarray(value)
-            return value
-        if self._tuple_kinds is not None:
-            out = []
-            for value, kind in zip(values, self._tuple_kinds):
-                if kind == NPSCALAR and type(value) is NDARRAY:
-                    value = value[()]
-                elif kind == ARRAY and isinstance(value, np.generic):
-                    value = np.asarray(value)
-                out.append(value)
-            return tuple(out)
+            return as_kind(self._single_kind, values[0])
+        if self._tuple_kinds is not None:         # a flat tuple of them
+            return tuple([as_kind(kind, value) for kind, value in zip(self._tuple_kinds, values)])
         n_out = len(values) - len(graph.writebacks)
         for (idx, _), value in zip(graph.writebacks, values[n_out:]):
             np.copyto(leaves[idx], value, casting="unsafe")
@@ -377,10 +375,8 @@ class Plan(InputReader):
                         value = step.apply(value)
                 elif (isinstance(v, Literal) or pos in self.copy_outputs) and isinstance(value, NDARRAY):
                     value = value.copy()    # a constant, or a merged duplicate: a fresh array
-                elif v.aval.kind == NPSCALAR and type(value) is NDARRAY:
-                    value = value[()]
-                elif v.aval.kind == ARRAY and isinstance(value, np.generic):
-                    value = np.asarray(value)
+                else:
+                    value = as_kind(v.aval.kind, value)
                 out.append(value)
             else:
                 out.append(v)

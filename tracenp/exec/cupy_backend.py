@@ -43,7 +43,7 @@ from ..graph.ir import Graph, Literal, Var
 from ..graph.ops import MutateOp
 from ..graph.pytree import flatten, unflatten
 from ..graph.types import ARRAY, NPSCALAR
-from ..compiler import InputReader, copy_outputs
+from ..compiler import InputReader, as_kind, copy_outputs
 
 __all__ = ["is_cupy_array", "has_cupy_leaf", "device_status", "require_device", "call",
            "CupyPlan", "cupy_plans", "describe", "region_kernels"]
@@ -361,10 +361,7 @@ class CupyPlan(InputReader):
                     else value
             value = out_value(value)
             if host:
-                if v.aval.kind == NPSCALAR and type(value) is NDARRAY:
-                    value = value[()]
-                elif v.aval.kind == ARRAY and isinstance(value, np.generic):
-                    value = np.asarray(value)
+                value = as_kind(v.aval.kind, value)
             elif v.aval.kind == ARRAY and not is_cupy_array(value) and \
                     isinstance(value, (NDARRAY, np.generic)):
                 value = cupy.asarray(value)

@@ -44,7 +44,7 @@ from ..graph.ir import Graph, Literal, Var
 from ..graph.ops import MutateOp
 from ..graph.pytree import flatten, unflatten
 from ..graph.types import ARRAY
-from ..compiler import InputReader
+from ..compiler import InputReader, as_kind
 
 __all__ = ["is_dask_array", "has_dask_leaf", "call", "BlockKernel", "block_kernels",
            "dask_plans", "DaskPlan", "StandIn", "stand_in"]
@@ -574,10 +574,8 @@ class DaskPlan(InputReader):
                 value = get(v)
                 if isinstance(value, NDARRAY) and isinstance(v, Literal):
                     value = value.copy()
-                elif v.aval.kind == "npscalar" and type(value) is NDARRAY:
-                    value = value[()]
-                elif v.aval.kind == ARRAY and isinstance(value, np.generic):
-                    value = np.asarray(value)
+                else:
+                    value = as_kind(v.aval.kind, value)
                 out.append(value)
             else:
                 out.append(v)
