@@ -176,3 +176,20 @@ def test_settled_one_block_run_is_taken_and_exact(f, compile_now):
                 assert_same(c(x), expected)
         y = x[::2].copy()                   # another signature, another plan
         assert_same(c(y), _op_by_op(f, y))
+
+
+def test_folded_sum_with_segments_keeps_its_blocks(monkeypatch, compile_now):
+    """A folded sum's partials follow the blocks: compiling the region's numba segments
+    (which makes the blocks of a region without a reduction larger) must not change the
+    sum from one call to the next; it stays within NumPy's summation error of eager."""
+    monkeypatch.setattr(config, "chunk_bytes", 1 << 13)     # many blocks at this size
+    f = lambda x, y: np.sum(np.exp(x * 1e-3) * y * 2.0 + x * y)    # noqa: E731
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal(200_000) + 1e3, rng.standard_normal(200_000)
+    c = tracenp.compile(f)
+    values = {float(c(x, y)) for _ in range(3)}       # before and after the compile
+    progs = [n.params._program for plan in c._cache.values()
+             for n in plan.graph.nodes if isinstance(n.op, FusedOp)]
+    assert len(progs) == 1 and progs[0]._segment_steps is not None   # segments did run
+    assert len(values) == 1
+    np.testing.assert_allclose(values.pop(), f(x, y), rtol=1e-12)

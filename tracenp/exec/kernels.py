@@ -302,7 +302,9 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
     if flat and config.kernel in ("auto", "numba"):
         steps = _nk.segment_steps(prog) or steps
     block = _block_function(prog, steps)
-    chunk = config.chunk_bytes * (_SEGMENTED_BLOCKS if steps is not prog.steps else 1)
+    # (a folded reduction keeps its blocks: its partial sums must not change with them)
+    chunk = config.chunk_bytes * (_SEGMENTED_BLOCKS if steps is not prog.steps
+                                  and prog.reduce is None else 1)
     units = max(1, chunk // (prog.itemsize * max(per_unit, 1)))
     reduce = prog.reduce
     if total <= units and reduce is None:       # one block, in this thread: no bookkeeping
