@@ -263,9 +263,10 @@ def test_integer_reductions_wrap_like_numpy():
 
 
 # ---------------------------------------------------------------- errors, as NumPy
-def test_warnings_and_raises_are_numpys():
-    x = floats(np.float64)
-    f = lambda x: x / (x - x) + 1.0          # noqa: E731  divide by zero and 0/0
+def _warns_like_numpy(f, x):
+    """Compile ``f``; its first call gives eager NumPy's bits and warning messages (the
+    blocked kernel warns once per block group: the sets are compared).  Returns it and
+    eager NumPy's result."""
     c = tracenp.compile(f, **NO_RULES)
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
@@ -274,8 +275,14 @@ def test_warnings_and_raises_are_numpys():
         warnings.simplefilter("always")
         e = f(x)
     assert_bits(r, e)
-    # the same messages (the blocked kernel warns once per block group: compare sets)
     assert {str(w.message) for w in got} == {str(w.message) for w in want}
+    return c, e
+
+
+def test_warnings_and_raises_are_numpys():
+    x = floats(np.float64)
+    f = lambda x: x / (x - x) + 1.0          # noqa: E731  divide by zero and 0/0
+    c, e = _warns_like_numpy(f, x)
     with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
         c(x)
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -336,15 +343,7 @@ def test_blocked_regions_run_their_exact_runs_as_numba_segments():
 def test_segments_warn_like_numpy():
     x = floats(np.float64)
     f = lambda x: np.exp(x / (x - x)) * 2.0 + 1.0      # noqa: E731
-    c = tracenp.compile(f, **NO_RULES)
-    with warnings.catch_warnings(record=True) as got:
-        warnings.simplefilter("always")
-        r = c(x)
-    with warnings.catch_warnings(record=True) as want:
-        warnings.simplefilter("always")
-        e = f(x)
-    assert_bits(r, e)
-    assert {str(w.message) for w in got} == {str(w.message) for w in want}
+    c, e = _warns_like_numpy(f, x)
     with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
         c(x)
 
