@@ -52,8 +52,8 @@ from hypothesis.extra import numpy as hnp
 import tracenp
 from tests.differential import _run, assert_exact
 from tests.test_hypothesis_programs import (ACCURACY_RULES, DTYPES, LAYOUTS, SCALARS, Program,
-                                            Step, _draw_step, _elements, _is_array, _name,
-                                            _pick)
+                                            Step, _apply_step, _draw_step, _elements, _is_array,
+                                            _name, _pick)
 from tracenp.config import config
 
 _COMMON = dict(deadline=None, database=None, print_blob=True,
@@ -286,18 +286,10 @@ def fuzz_programs(draw, max_steps: int = MAX_STEPS) -> Program:
             step, weak_out = _draw_step(draw, pool, weak_flags, n_in, prog)
         if step is None:
             continue
-        trial = [x.copy() if isinstance(x, np.ndarray) else x for x in pool]
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                value = step.fn(*(trial[i] for i in step.operands))
-        except Exception:
-            continue          # not valid NumPy here: draw another step
-        if not isinstance(value, (np.ndarray, np.generic, float, complex, int, bool)) or \
-                (isinstance(value, np.ndarray) and value.size > 4096):
-            continue
+        trial = _apply_step(step, pool)
+        if trial is None:
+            continue          # not valid NumPy here, or too big: draw another step
         pool = trial
-        pool.append(value)
         weak_flags.append(weak_out)
         prog.steps.append(step)
     assume(prog.steps)

@@ -159,6 +159,24 @@ def _is_weak(x: Any) -> bool:
     return type(x) is float
 
 
+
+def _apply_step(step, pool: list) -> list | None:
+    """The pool with the step's value appended (run on copies: a step may write into its
+    operands), or None where NumPy rejects the step or its value is not a scalar or an
+    array of at most 4096 elements."""
+    trial = [x.copy() if isinstance(x, np.ndarray) else x for x in pool]
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = step.fn(*(trial[i] for i in step.operands))
+    except Exception:
+        return None
+    if not isinstance(value, (np.ndarray, np.generic, float, complex, int, bool)) or \
+            (isinstance(value, np.ndarray) and value.size > 4096):
+        return None
+    trial.append(value)
+    return trial
+
 @st.composite
 def programs(draw) -> Program:
     n_in = draw(st.integers(1, 3))
@@ -189,18 +207,10 @@ def programs(draw) -> Program:
         step, weak_out = _draw_step(draw, pool, weak_flags, n_in, prog)
         if step is None:
             continue
-        trial = [x.copy() if isinstance(x, np.ndarray) else x for x in pool]
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                value = step.fn(*(trial[i] for i in step.operands))
-        except Exception:
-            continue          # not valid NumPy here: draw another step
-        if not isinstance(value, (np.ndarray, np.generic, float, complex, int, bool)) or \
-                (isinstance(value, np.ndarray) and value.size > 4096):
-            continue
+        trial = _apply_step(step, pool)
+        if trial is None:
+            continue          # not valid NumPy here, or too big: draw another step
         pool = trial
-        pool.append(value)
         weak_flags.append(weak_out)
         prog.steps.append(step)
     n = len(pool)
