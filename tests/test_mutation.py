@@ -578,3 +578,30 @@ def test_augmented_mask_subscript():
     fc = check(f, [(vec(0),), (vec(1),)])
     p = plan_of(fc)
     assert p.executor.inplace_nodes
+
+
+@pytest.mark.parametrize("flip", [(slice(None, None, -1), slice(None, None, -1)),
+                                  (slice(None, None, -1), slice(None)),
+                                  (slice(None), slice(None, None, -2)),
+                                  (slice(None, None, 2), slice(None, None, -1))])
+def test_private_copy_of_a_written_argument_keeps_its_strides(flip):
+    """The plan writes into a private copy of a mutated argument that it later reads: the
+    copy keeps the caller's (negative) strides, so NumPy runs the same loop as eager
+    (expm1's contiguous SIMD loop and its strided one differ in the last bit)."""
+    from tracenp.graph.ops import copy_layout
+
+    def f(a):
+        a += 0.5
+        return -np.expm1(a)
+
+    for seed in range(20):
+        base = mat(seed, (8, 10)) * 3
+        mine, theirs = base.copy()[flip], base.copy()[flip]
+        expected = f(theirs)
+        got = tracenp.compile(f)(mine)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+        assert np.array_equal(mine, theirs)
+    view = mat(0, (8, 10))[flip]
+    copy = copy_layout(view)
+    assert np.array_equal(copy, view) and not np.shares_memory(copy, view)
+    assert [s < 0 for s in copy.strides] == [s < 0 for s in view.strides]

@@ -237,7 +237,7 @@ class MutateOp(Op):
     def evaluate(self, params: MutateParams, inputs: list, inplace: bool = False) -> tuple:
         base = old = inputs[0]
         if not inplace:
-            base = base.copy(order="K")
+            base = copy_layout(base)
         region = base
         for step in params.chain:
             region = step.apply(region)
@@ -268,7 +268,7 @@ class MutateOp(Op):
         wrap = bool(tkw) and kwargs[tkw[0]] is not TARGET
 
         def run(ins):
-            base = ins[0] if inplace else ins[0].copy(order="K")
+            base = ins[0] if inplace else copy_layout(ins[0])
             region = base
             for step in chain:
                 region = step.apply(region)
@@ -295,6 +295,17 @@ class MutateOp(Op):
             return f"{args[0]}[{format_index(args[1])}] = {_fmt(args[2])}"
         parts = [_fmt(a) for a in args] + [f"{k}={_fmt(v)}" for k, v in kwargs.items()]
         return f"{self.name}({', '.join(parts)})"
+
+
+def copy_layout(a: Any) -> Any:
+    """A copy of ``a`` with ``a``'s strides, negative ones included (``copy(order="K")``
+    makes them positive).  NumPy picks a ufunc's loop by its operands' strides, and its
+    contiguous (SIMD) and strided loops of a function such as ``expm1`` may differ in the
+    last bit: a mutation's private copy must be read as the caller's array is."""
+    if type(a) is not NDARRAY or not any(s < 0 for s in a.strides):
+        return a.copy(order="K")
+    flip = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in a.strides)
+    return a[flip].copy(order="K")[flip]
 
 
 def _realias(x: Any, old: Any, base: Any, region: Any) -> Any:
