@@ -52,11 +52,30 @@ def _plus_zero(b, v):
     return v if b.fast_math else b.call("add", v, 0)
 
 
+# Above these, exp(x) overflows (709.78 in float64, 88.72 in float32) and softplus(x) is x
+# (from x = 37, resp. 17, on exp(-x) is below half an ulp of x).
+_SOFTPLUS_LINEAR = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0}
+
+
 def softplus(b, x):
-    """log(1 + exp(x)) without overflow or lost digits.  float32/float64: max(x, 0) +
-    log1p(exp(-|x|)) (NumPy's logaddexp formula, with vectorized loops: about 4x faster
-    than np.logaddexp's scalar loop); other dtypes: logaddexp(0, x) (one rounding)."""
-    if x.aval.dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+    """log(1 + exp(x)) without overflow or lost digits.
+
+    float32/float64 arrays: ``where(x > T, x, log1p(exp(x)))`` with T just below exp's
+    overflow.  log1p(exp(x)) is accurate wherever exp(x) is finite (its relative error
+    becomes at most an absolute error of the same size after the log, and for x < 0 it
+    keeps every digit of exp(x)), so only the overflow needs the fix-up: two vectorized
+    transcendental passes, as many as NumPy's own formula, and one cheap select (one numba
+    loop; measured at 1e5 float64, one thread: 140 us against 155 for max(x, 0) +
+    log1p(exp(-|x|)), which needs two such loops).  exp overflows where NumPy's formula
+    overflows: the same "overflow encountered in exp" RuntimeWarning as NumPy's (under
+    the same np.errstate), but the result there is x, not inf.  NumPy scalars (np.where
+    would return a 0-d array): max(x, 0) + log1p(exp(-|x|)) (no warnings).  Other dtypes:
+    logaddexp(0, x) (one rounding)."""
+    dt = x.aval.dtype
+    if dt in _SOFTPLUS_LINEAR and _array(x):
+        r = b.call("log1p", b.call("exp", x))
+        return b.call("where", b.call("greater", x, _SOFTPLUS_LINEAR[dt]), x, r)
+    if dt in _SOFTPLUS_LINEAR:
         tail = b.call("log1p", b.call("exp", b.call("negative", b.call("absolute", x))))
         return b.call("add", b.call("maximum", x, 0), tail)
     return b.call("logaddexp", 0, x)
