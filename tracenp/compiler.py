@@ -8,12 +8,14 @@ same array object are part of it too.
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import inspect
 import threading
 import types
 import warnings
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -288,6 +290,7 @@ class InputReader:
         return False
 
     verifier = None       # check=True: a tracenp.verify.Verifier (runs the traced graph too)
+    fast = None           # the plan's fast call (compiler._fast_call; False: none), once made
 
 
 
@@ -424,11 +427,16 @@ class _PlanCache(OrderedDict):
     ``tracenp.config.cache_size``, read when a plan is added); the least recently used
     plan is dropped to make room."""
 
+    # The last call's fast path (``_fast_call``), or None: reset by every change of the
+    # cache, so it never runs a plan that was replaced or dropped.
+    fast: Callable | None = None
+
     def __init__(self, limit: int | None = None):
         super().__init__()
         self.limit = limit
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        self.fast = None
         super().__setitem__(key, value)
         self.touch(key)
         limit = self.limit if self.limit is not None else config.cache_size
@@ -443,6 +451,106 @@ class _PlanCache(OrderedDict):
             self.move_to_end(key)
         except (KeyError, RuntimeError):    # (changed by another thread meanwhile)
             pass
+
+    def __delitem__(self, key: Any) -> None:
+        self.fast = None
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.fast = None
+        return super().pop(*args)
+
+    def popitem(self, last: bool = True) -> tuple:
+        self.fast = None
+        return super().popitem(last)
+
+    def clear(self) -> None:
+        self.fast = None
+        super().clear()
+
+
+_MISS = object()        # a fast call's answer when the call is not the recorded signature
+# ndarray.flags.num bits: C-contiguous, F-contiguous, writeable
+_C, _F, _W = 0x1, 0x2, 0x400
+_LAYOUT_BITS = {"C": (_C | _W, _C), "F": (_C | _F | _W, _F), "S": (_C | _F | _W, 0)}
+
+
+def _fast_call(plan: "Plan", key: Any) -> Callable | None:
+    """``fast(args)``: the plan's answer for positional ``args`` whose signature is ``key``
+    (a key made by ``CompiledFunction.signature``'s positional path), else ``_MISS``.
+
+    It checks what the key holds (each argument's type; an array's shape, dtype, layout
+    and writeability, and which arguments are the same array; the value of ints, bools,
+    strings and None), and that the globals the plan reads are unchanged, then runs the
+    plan's executor directly.  Written out as one Python function per plan (cached on it
+    as ``plan.fast``, made on the plan's first call); None for a plan it does not take.
+    It holds its plan weakly (no reference cycle: an evicted plan is freed at once)."""
+    n, keys = key
+    ns: dict[str, Any] = {"ND": NDARRAY, "MISS": _MISS, "W": weakref.ref(plan),
+                          "R": plan.executor.run, "as_kind": as_kind}
+    lines = ["def fast(args):", f"    if len(args) != {n}:", "        return MISS"]
+    names = [f"a{i}" for i in range(n)]
+    if n:
+        lines.append(f"    {', '.join(names)}, = args")
+    conds: list[str] = []
+    arrays: list[tuple[int, tuple]] = []
+    for i, k in enumerate(keys):
+        a = names[i]
+        if type(k) is type:                         # a Python float or complex: its type
+            conds.append(f"type({a}) is not {k.__name__}")
+            continue
+        if isinstance(k[0], tuple):                 # an array: shape, dtype, layout, alias
+            shape, dtype, layout, alias = k
+            if alias != i:
+                conds.append(f"{a} is not {names[alias]}")
+                continue
+            mask, want = _LAYOUT_BITS[layout[0]]
+            want |= 0 if layout.endswith("r") else _W
+            ns[f"S{i}"], ns[f"D{i}"] = shape, dtype
+            conds.append(f"type({a}) is not ND or {a}.shape != S{i} or {a}.dtype != D{i} "
+                         f"or {a}.flags.num & {mask} != {want}")
+            for j, other in arrays:             # distinct arrays that could be the same
+                if other == (shape, dtype, layout):
+                    conds.append(f"{a} is {names[j]}")
+            arrays.append((i, (shape, dtype, layout)))
+            continue
+        t, v = k                                    # a value: ints, bools, strings, None,
+        if t not in (int, bool, str, float, complex, type(None)):   # auto-static floats
+            return None
+        ns[f"V{i}"] = v
+        conds.append(f"{a} is not None" if v is None else
+                     f"type({a}) is not {t.__name__} or {a} != V{i}")
+    for c in conds:
+        lines += [f"    if {c}:", "        return MISS"]
+    if plan.watches_globals:
+        lines += ["    P = W()", "    if P is None or P.globals_changed():", "        return MISS"]
+    idx = plan._arg_index
+    if idx is None:
+        inputs = None
+    elif idx == list(range(n)):
+        inputs = "args"
+    else:
+        inputs = "[" + "".join(f"{names[i]}, " for i in idx) + "]"
+    kind = plan._single_kind
+    if inputs is None or (kind is None and plan._tuple_kinds is None):
+        ns["T"] = plan.graph.out_tree
+        if not plan.watches_globals:
+            lines += ["    P = W()", "    if P is None:", "        return MISS"]
+        lines.append("    return P(list(args), T)")
+    elif kind == NPSCALAR:
+        lines += [f"    v = R({inputs})[0]", "    return v[()] if type(v) is ND else v"]
+    elif kind == ARRAY:
+        lines += [f"    v = R({inputs})[0]", "    return v if type(v) is ND else as_kind('array', v)"]
+    elif kind is not None:
+        lines.append(f"    return R({inputs})[0]")
+    else:
+        ns["K"] = plan._tuple_kinds
+        lines.append(f"    return tuple([as_kind(k, v) for k, v in zip(K, R({inputs}))])")
+    exec(builtins.compile("\n".join(lines), "<tracenp fast call>", "exec"), ns)
+    fast = ns["fast"]
+    fast.key = key
+    fast.__tracenp_source__ = "\n".join(lines)
+    return fast
 
 
 class _Eager:
@@ -551,6 +659,19 @@ class CompiledFunction:
 
     # ---------------------------------------------------------------- calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = self._cache.fast
+        if fast is not None and not kwargs and getattr(_local, "trace", None) is None:
+            # The last call's signature again (positional arguments only): its plan,
+            # with no key to build (see _fast_call for what it checks)
+            try:
+                out = fast(args)
+            except VerificationError:
+                raise
+            except Exception as exc:
+                self._cache.fast = None
+                return self._replay_failed((), fast.key, exc, args, kwargs, list(args))
+            if out is not _MISS:
+                return out
         if current_trace() is not None:
             # Called from inside another trace: inline.
             return self.fn(*args, **kwargs)
@@ -569,47 +690,68 @@ class CompiledFunction:
         plan = cache.get(key)
         if len(cache) > 1 and plan is not None:
             cache.touch(key)                        # least recently used goes first
+        built = False
         if plan is None or (type(plan) is Plan and plan.watches_globals and plan.globals_changed()):
             plan = self._build(key, args, kwargs)
+            built = True
         if type(plan) is _Eager:
             if plan.pending:
                 result = self.fn(*args, **kwargs)    # the user's own error propagates
                 self._fallback(plan.key, plan.reason)
                 return result
             return self.fn(*args, **kwargs)
-        if plan.mutates_args and _args_overlap(leaves):
-            err = TraceError("arguments that overlap in memory are mutated; tracenp runs "
-                             "this call eagerly",
-                             hint="pass arrays that do not overlap, or copy one of them")
-            if self.strict:
-                raise err
-            self._warn(err)
-            return self.fn(*args, **kwargs)
+        if plan.mutates_args:
+            if _args_overlap(leaves):
+                err = TraceError("arguments that overlap in memory are mutated; tracenp runs "
+                                 "this call eagerly",
+                                 hint="pass arrays that do not overlap, or copy one of them")
+                if self.strict:
+                    raise err
+                self._warn(err)
+                return self.fn(*args, **kwargs)
+        elif (treedef is None and type(plan) is Plan and plan.verifier is None
+              and not self._has_statics and not self._method
+              and (not built or cache.get(key) is plan)):
+            # positional leaves only, a plain plan cached under this call's key (a build
+            # that specialized a float keys its plan anew): the next call with this
+            # signature takes the fast path (set after the lookup: a build resets it)
+            fast = plan.fast
+            if fast is None:
+                fast = plan.fast = _fast_call(plan, key) or False
+            cache.fast = fast or None
         try:
             return plan(_unstatic(leaves) if self._has_statics else leaves, plan.graph.out_tree)
         except VerificationError:
             raise
         except Exception as exc:  # replay failed: NumPy decides what the right outcome is
-            if getattr(self.fn, "no_eager_run", False):
-                raise       # a derivative has no eager version to fall back to
-            # Eager NumPy may raise midway, after writing part of the arguments: they are
-            # put back as they were before the call (the plan wrote nothing yet).
-            saved = [(leaves[i], leaves[i].copy(order="K")) for i, _ in plan.graph.writebacks
-                     if type(leaves[i]) is NDARRAY]
-            try:
-                result = self.fn(*args, **kwargs)
-            except BaseException as user_exc:
-                for arr, old in saved:
-                    np.copyto(arr, old)
-                raise user_exc from None
-            err = exc if isinstance(exc, TracenpError) else ReplayError(
-                f"replaying the compiled plan raised {type(exc).__name__}: {exc}")
-            if self.strict:
-                raise err from exc
-            self._warn(err)
-            with self._lock:
-                self._cache[key] = _Eager(err)
-            return result
+            cache.fast = None
+            return self._replay_failed(plan.graph.writebacks, key, exc, args, kwargs, leaves)
+
+    def _replay_failed(self, writebacks: Any, key: Any, exc: Exception, args: tuple,
+                       kwargs: dict, leaves: list) -> Any:
+        """The call's plan (with these ``writebacks``) raised ``exc`` (called while it is
+        handled): eager NumPy gives the call's outcome, and the signature runs eagerly from
+        now on (a warning says so)."""
+        if getattr(self.fn, "no_eager_run", False):
+            raise       # a derivative has no eager version to fall back to
+        # Eager NumPy may raise midway, after writing part of the arguments: they are
+        # put back as they were before the call (the plan wrote nothing yet).
+        saved = [(leaves[i], leaves[i].copy(order="K")) for i, _ in writebacks
+                 if type(leaves[i]) is NDARRAY]
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException as user_exc:
+            for arr, old in saved:
+                np.copyto(arr, old)
+            raise user_exc from None
+        err = exc if isinstance(exc, TracenpError) else ReplayError(
+            f"replaying the compiled plan raised {type(exc).__name__}: {exc}")
+        if self.strict:
+            raise err from exc
+        self._warn(err)
+        with self._lock:
+            self._cache[key] = _Eager(err)
+        return result
 
     def _build(self, key: Any, args: tuple, kwargs: dict) -> Plan | _Eager:
         with self._lock:
@@ -679,6 +821,7 @@ class CompiledFunction:
                 if not cands or cands <= self._auto_static:
                     return key, e
                 self._auto_static = self._auto_static | cands
+                self._cache.fast = None         # (its keys are the old ones)
                 key = resign()
             except Exception as e:
                 return key, e
@@ -782,7 +925,9 @@ class CompiledFunction:
             return self
         # A compiled method: ``self`` is specialized on (by identity, and by a snapshot
         # of its attributes, see _Static), like an argument in static_argnums.
-        self._method = True
+        if not self._method:
+            self._method = True
+            self._cache.fast = None     # (its calls had no static ``self``)
         return functools.partial(self, obj)
 
 

@@ -17,7 +17,7 @@ from ..graph.ir import Graph, Literal, Node, Var
 from ..graph.ops import LEAF, CallOp, CallParams, MutateOp
 from ..graph.pytree import unflatten
 from ..graph.types import ARRAY, NPSCALAR
-from .replay_forms import replay_form
+from .replay_forms import direct_reduction, replay_form
 
 __all__ = ["Interpreter", "inplace_safe"]
 
@@ -81,8 +81,14 @@ def _plan_step(node: Node, inplace: bool, const_slot: Callable[[Any], int]) -> t
         flat = flat_arguments(params)
         if flat is not None:
             spec, kwargs = flat
+            fn = replay_form(op.name, op.fn)
+            if getattr(op, "category", None) == "reduction" and spec and spec[0][0] == "in":
+                direct = direct_reduction(op.name, op.fn, spec, kwargs,
+                                          node.inputs[spec[0][1]].aval)
+                if direct is not None:
+                    fn, spec, kwargs = direct[0], direct[1], {}
             spec = [("const", const_slot(v)) if tag == "const" else (tag, v) for tag, v in spec]
-            return (1 if kwargs else 0), replay_form(op.name, op.fn), spec, kwargs
+            return (1 if kwargs else 0), fn, spec, kwargs
     runner = getattr(op, "runner", None)       # a fused region: its kernel, directly
     if runner is not None:
         return 2, runner(params), None, None
