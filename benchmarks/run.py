@@ -48,12 +48,14 @@ from workloads import WORKLOADS, jax_kernels, numba_kernels  # noqa: E402
 
 import tracenp  # noqa: E402
 
-IMPLS = ["numpy", "tracenp", "numexpr", "numba", "jax"]   # peers with thread pools last
+IMPLS = ["numpy", "tracenp", "numexpr", "numba", "jax"]
 PEERS = ["numexpr", "numba", "jax"]
-# NumPy and tracenp are timed in alternating rounds (the median of the rounds' medians), so
-# a change of the machine's load hits both; the peers after them (their thread pools spin)
-ROUNDS_OF = ("numpy", "tracenp")
+# Every implementation is timed in each of ROUNDS alternating rounds (the median of the
+# rounds' medians), so a change of the machine's state during a cell (its load, the pages
+# of fresh inputs) hits all of them alike instead of whichever ran first.  jax's and numba's
+# thread pools spin for a while after a call: a pause follows each implementation's turn.
 ROUNDS = 3
+PAUSE = 0.05
 
 
 def available() -> dict[str, str]:
@@ -253,21 +255,22 @@ def main(argv=None) -> int:
                     row.setdefault("warmup", {})[impl] = warm_up(impl, fn, inputs, args.settle)
                     if impl == "numpy":
                         result = fn(*inputs)
-                    if impl in ROUNDS_OF:           # timed below, in alternating rounds
-                        fns[impl] = fn
-                        if len(fns) < len(ROUNDS_OF):
-                            continue
-                        rounds = {k: [] for k in fns}
-                        for _ in range(ROUNDS):
-                            for k, f in fns.items():
-                                rounds[k].append(timeit(f, inputs, 0.25 / ROUNDS))
-                        for k in fns:
-                            row["times"][k] = statistics.median(rounds[k])
-                    else:
-                        row["times"][impl] = timeit(fn, inputs)
+                    fns[impl] = fn
                 except Exception as e:  # a peer that cannot run this workload
-                    row["times"][impl] = None
-                    row.setdefault("errors", {})[impl] = f"{type(e).__name__}: {e}"[:120]
+                    _failed(row, impl, e)
+            rounds: dict = {k: [] for k in fns}
+            for _ in range(ROUNDS):
+                for impl, fn in fns.items():
+                    if impl in row.get("errors", {}):
+                        continue
+                    try:
+                        rounds[impl].append(timeit(fn, inputs, 0.25 / ROUNDS))
+                    except Exception as e:
+                        _failed(row, impl, e)
+                    time.sleep(PAUSE)
+            for impl in fns:
+                if impl not in row.get("errors", {}):
+                    row["times"][impl] = statistics.median(rounds[impl])
             row["floor"] = nbytes(inputs, result) / bw
             rows.append(row)
             _print_row(row)
@@ -288,6 +291,11 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     write_report({"meta": meta, "rows": rows}, Path(args.docs))
     return 0
+
+
+def _failed(row: dict, impl: str, e: Exception) -> None:
+    row["times"][impl] = None
+    row.setdefault("errors", {})[impl] = f"{type(e).__name__}: {e}"[:120]
 
 
 def _ratios(row):
@@ -319,8 +327,9 @@ def write_report(data: dict, path: Path) -> None:
              ("Not installed (skipped): " + ", ".join(missing) + ".") if missing else "",
              "", "Times are medians in ms. *speed-up* = NumPy / tracenp; *vs best peer* = "
              "tracenp / fastest of numexpr, numba, jax (below 1 = tracenp faster); *vs floor* = "
-             "tracenp / (bytes in + out over the copy bandwidth). NumPy and tracenp are timed in "
-             "alternating rounds; tracenp after its warm-up (below); numba's peer kernels run on "
+             "tracenp / (bytes in + out over the copy bandwidth). Every implementation is timed in "
+             f"{ROUNDS} alternating rounds (the median of the rounds' medians), each after its "
+             "warm-up (below); numba's peer kernels run on "
              f"numba's `{meta.get('numba_threading_layer', '?')}` threading layer.", "",
              "| workload | size | numpy | numexpr | numba | jax | tracenp | speed-up | vs best peer | vs floor |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
