@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tracenp
-from tracenp.compiler import Plan, _Eager
+from tracenp.compiler import _Eager
 from tracenp.exec.replay_forms import direct_reduction
 from tests.diffcheck import compare_call as _compare_call
 
@@ -428,11 +428,6 @@ def test_direct_reduction_declines_other_calls():
                             abstractify(np.ones(3, np.float32))) is None
     assert direct_reduction("sum", np.sum, [("in", 0)], {}, abstractify(np.float64(1))) is None
     assert direct_reduction("std", np.std, [("in", 0)], {}, aval) is None
-
-
-def test_plan_types():
-    f = _warm(_mse, np.ones(5), np.zeros(5))
-    assert all(type(p) is Plan for p in f.plans().values())
 
 
 def test_evicted_plans_are_freed_at_once():
