@@ -15,7 +15,7 @@ pytest.importorskip("numba", reason="numba is an optional extra (pip install tra
 import tracenp  # noqa: E402
 from tracenp.config import config  # noqa: E402
 from tracenp.exec import numba_kernel as nk  # noqa: E402
-from tracenp.exec.kernels import choose_kernel  # noqa: E402
+from tracenp.exec.kernels import choose_kernel, fallback_kernel  # noqa: E402
 from tracenp.exec.numba_table import NUMBA  # noqa: E402
 from tracenp.optimize import RULES  # noqa: E402
 from tracenp.optimize.fusion import FusedOp  # noqa: E402
@@ -418,3 +418,66 @@ def test_compiled_kernels_are_cached_by_structure_not_size():
     r1 = _regions(lambda x: x * 3.0 - x, a)[0]
     r2 = _regions(lambda x: x * 3.0 - x, b)[0]
     assert nk.numba_program(r1).key == nk.numba_program(r2).key
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4, 8])
+def test_a_whole_sum_on_several_threads_is_numpys_bit_for_bit(threads, monkeypatch):
+    """A cheap region fused for numba only sums the whole value, as np.sum does: the top
+    levels of NumPy's pairwise tree are split over the threads and added back in its order."""
+    monkeypatch.setattr(config, "kernel", "auto")
+    monkeypatch.setattr(config, "threads", threads)
+    monkeypatch.setattr(nk, "_compile_estimate", lambda prog: 0.0)
+    split = []
+    real = nk._run_whole_sum
+    monkeypatch.setattr(nk, "_run_whole_sum", lambda *a: split.append(a[3]) or real(*a))
+    rng = np.random.default_rng(5)
+    funcs = [lambda x, y: np.mean((x - y) ** 2), lambda x, y: np.sum(x * y - 1.0)]
+    for n in (1_000_003, 300_017, 262_144):
+        for dt in (np.float64, np.float32):
+            x = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(dt)
+            y = rng.standard_normal(n).astype(dt)
+            for f in funcs:
+                c = tracenp.compile(f, **NO_RULES)
+                c(x, y)
+                assert nk.wait_compiles(timeout=120)
+                assert_bits(c(x, y), f(x, y), f"n={n} {dt.__name__}")
+    zeros = np.full(400_000, -0.0)                   # signed zeros: NumPy's sum is +0.0
+    c = tracenp.compile(lambda x, y: np.sum(x * y), **NO_RULES)
+    c(zeros, zeros.copy())
+    assert nk.wait_compiles(timeout=120)
+    assert_bits(c(zeros, -zeros), np.sum(zeros * -zeros))
+    assert_bits(c(zeros, zeros.copy()), np.sum(zeros * zeros))
+    assert len(split) >= 13 and set(split) >= {1_000_003, 300_017, 262_144}
+
+
+def test_the_pairwise_split_follows_numpys_tree():
+    assert nk._pairwise_split(0, 1000, 1) == [(0, 496), (496, 1000)]
+    assert nk._pairwise_split(0, 1000, 2) == [[(0, 248), (248, 496)], [(496, 744), (744, 1000)]]
+    assert nk._pairwise_split(10, 100, 3) == (10, 110)          # at most 128: a leaf
+
+
+def test_settled_once_the_region_runs_its_own_loop(monkeypatch):
+    """The segments of a region's blocked fallback never run once the region's own loop
+    does: they must not keep ``settled`` (a benchmark's warm-up) waiting forever."""
+    monkeypatch.setattr(config, "kernel", "auto")
+    monkeypatch.setattr(config, "min_fuse_elements", 1)
+    monkeypatch.setattr(config, "min_fuse_work", 0)
+    monkeypatch.setattr(nk, "_compile_estimate", lambda prog: 0.0)
+    x, y = floats(np.float64, 1) % 100, floats(np.float64, 2) % 100
+
+    def f(x, y):
+        return np.sum((x - y) * (x + y))
+    assert fallback_kernel(_regions(f, x, y)[0]) == "blocked"
+    c = tracenp.compile(f, **NO_RULES)
+    c(x, y)
+    assert nk.wait_compiles(timeout=120)
+    c(x, y)
+    blocked = _regions_of_plan(c)[0]._program
+    assert blocked._segments and any("flat" not in s.prog.kernels for s in blocked._segments)
+    assert [p.calls for p in programs(c)] == [1]
+    assert nk.settled(c)
+
+
+def _regions_of_plan(c):
+    return [n.params for plan in c._cache.values()
+            for n in getattr(getattr(plan, "graph", None), "nodes", ()) if isinstance(n.op, FusedOp)]

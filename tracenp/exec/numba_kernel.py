@@ -245,24 +245,26 @@ def _leaf{bits}(a, lo, n):
         for i in range(lo, lo + n):
             res += a[i]
         return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
+    w = a[lo:lo + n]              # from 0, and by slices: no negative-index checks
+    r0 = w[0]
+    r1 = w[1]
+    r2 = w[2]
+    r3 = w[3]
+    r4 = w[4]
+    r5 = w[5]
+    r6 = w[6]
+    r7 = w[7]
     m = n - n % 8
-    for i in range(lo + 8, lo + m, 8):
-        r0 += a[i]
-        r1 += a[i + 1]
-        r2 += a[i + 2]
-        r3 += a[i + 3]
-        r4 += a[i + 4]
-        r5 += a[i + 5]
-        r6 += a[i + 6]
-        r7 += a[i + 7]
+    for k in range(1, m // 8):
+        v = w[8 * k:8 * k + 8]
+        r0 += v[0]
+        r1 += v[1]
+        r2 += v[2]
+        r3 += v[3]
+        r4 += v[4]
+        r5 += v[5]
+        r6 += v[6]
+        r7 += v[7]
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     for i in range(lo + m, lo + n):
         res += a[i]
@@ -866,6 +868,8 @@ def run_numba(region: Region, inputs: list, blocked: Any, dests: dict | None = N
         if _sums_whole(prog, region):
             if mode != "flat":
                 return None       # NumPy would sum the value in its memory order
+            if parallel:
+                return _run_whole_sum(prog, fn, args, total, threads)
             units = lead
         else:
             units = max(1, config.chunk_bytes // (blocked.itemsize * max(per_unit, 1)))
@@ -874,32 +878,85 @@ def run_numba(region: Region, inputs: list, blocked: Any, dests: dict | None = N
         parts = min(threads, nchunks) if parallel else 1
         bounds = [(nchunks * p // parts, nchunks * (p + 1) // parts) for p in range(parts)]
         calls = [(c0, c1, units, lead, *dims, *args, partials) for c0, c1 in bounds]
+    if not _ran(prog, _run_ranges(fn, calls)):
+        return None
+    if prog.reduce is None:
+        return tuple(outs)
+    return (_k.combine(prog.reduce, partials, total),)
+
+
+def _run_ranges(fn: Any, calls: list) -> int:
+    """Runs the loop on each argument tuple, the first here and the others on the pool;
+    the union of their floating-point flags, or -1 if numba declined an operand."""
     def run(call: tuple) -> int:
         try:
             return fn(*call)
         except TypeError:        # an operand numba's signature does not take (byte order,
             return -1            # alignment): the other kernel answers this call
 
-    if len(calls) == 1:
-        flags = run(calls[0])
-    else:
-        futures = [_k.pool().submit(run, c) for c in calls[1:]]
-        flags = run(calls[0])
-        for f in futures:
-            r = f.result()
-            flags = -1 if r < 0 or flags < 0 else flags | r
+    futures = [_k.pool().submit(run, c) for c in calls[1:]]
+    flags = run(calls[0])
+    for f in futures:
+        r = f.result()
+        flags = -1 if r < 0 or flags < 0 else flags | r
+    return flags
+
+
+def _ran(prog: NumbaProgram, flags: int) -> bool:
+    """Whether the loops' results answer the call: not if an operand was declined, nor if
+    a floating-point flag was raised that NumPy would warn or raise for (its loops rerun
+    the call, exactly)."""
     if flags < 0:
-        return None
+        return False
     if flags & _FE_MASK and flags & _enabled_flags():
-        prog.reruns += 1            # NumPy's loops warn (or raise) exactly: rerun them
+        prog.reruns += 1
         if prog.reruns >= _MAX_RERUNS and config.kernel != "numba":
             prog.failed = "floating-point errors on several calls: runs blocked"
-        return None
+        return False
     prog.calls += 1
     _renting.discard(prog)
-    if prog.reduce is None:
-        return tuple(outs)
-    return (_k.combine(prog.reduce, partials, total),)
+    return True
+
+
+def _pairwise_split(lo: int, n: int, depth: int) -> Any:
+    """NumPy's pairwise summation tree over ``[lo, lo + n)`` cut ``depth`` levels down:
+    a leaf is a ``(lo, hi)`` range, a node a pair of subtrees (halves split at multiples
+    of 8, as ``pairwise_sum`` splits them; ranges of at most 128 are not split)."""
+    if depth == 0 or n <= 128:
+        return (lo, lo + n)
+    n2 = n // 2
+    n2 -= n2 % 8
+    return [_pairwise_split(lo, n2, depth - 1), _pairwise_split(lo + n2, n - n2, depth - 1)]
+
+
+def _run_whole_sum(prog: NumbaProgram, fn: Any, args: list, total: int, threads: int) -> tuple | None:
+    """A whole-value pairwise sum on ``threads`` threads, bit for bit the serial one: the
+    top levels of NumPy's summation tree are cut into subtrees, each summed by the kernel
+    on the pool, and their sums are added back in the tree's order.  (Each subtree's sum
+    comes back as ``0.0 + s``, which differs from ``s`` only for a zero's sign; the
+    whole sum's own ``0.0 +`` makes that difference vanish.)"""
+    tree = _pairwise_split(0, total, max(1, (threads - 1).bit_length()))
+    leaves, stack = [], [tree]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, tuple):
+            leaves.append(t)
+        else:
+            stack += [t[1], t[0]]
+    partials = np.empty(len(leaves), prog.acc_dtype)
+    arrays = [kind == "array" for kind, _ in prog.specs]
+    calls = [(0, 1, hi - lo, hi - lo, *[a[lo:hi] if is_array else a
+                                        for a, is_array in zip(args, arrays)], partials[i:i + 1])
+             for i, (lo, hi) in enumerate(leaves)]
+
+    if not _ran(prog, _run_ranges(fn, calls)):
+        return None
+    values = iter(partials)
+
+    def add(t: Any) -> Any:          # depth <= log2(threads): recursion is bounded
+        return next(values) if isinstance(t, tuple) else add(t[0]) + add(t[1])
+
+    return (_k.combine(prog.reduce, [prog.acc_dtype.type(0) + add(tree)], total),)
 
 
 def _sums_whole(prog: NumbaProgram, region: Region) -> bool:
@@ -971,14 +1028,20 @@ def settled(fn: Any = None) -> bool:
     compile is running.  Benchmarks warm up until then."""
     if fn is not None:
         from ..optimize.fusion import FusedOp
-        progs = [numba_program(n.params if isinstance(n.op, FusedOp) else n.params.region)
-                 for plan in getattr(fn, "_cache", {}).values()
-                 for n in getattr(getattr(plan, "graph", None), "nodes", ())
-                 if isinstance(n.op, FusedOp) or n.op.name == "fused_into"]
-        renting = [p for p in progs if p is not None and p in _renting]
+        renting = []
         for plan in getattr(fn, "_cache", {}).values():
             for n in getattr(getattr(plan, "graph", None), "nodes", ()):
-                region = n.params if isinstance(n.op, FusedOp) else getattr(n.params, "region", None)
+                if isinstance(n.op, FusedOp):
+                    region = n.params
+                elif n.op.name == "fused_into":
+                    region = n.params.region
+                else:
+                    continue
+                prog = numba_program(region)
+                if prog is not None and prog in _renting:
+                    renting.append(prog)
+                elif prog is not None and not prog.failed and prog.kernels:
+                    continue          # the region runs its own loop: its segments never run
                 blocked = getattr(region, "_program", None)
                 renting += [s.prog for s in getattr(blocked, "_segments", None) or ()
                             if "flat" not in s.prog.kernels]
