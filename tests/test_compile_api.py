@@ -731,3 +731,27 @@ def test_compiled_function_called_from_threads():
         t.join(30)
     assert not errors and len(results) == 4
     assert fc.trace_count == 1
+
+
+def test_a_specialized_or_static_minus_zero_is_not_zero():
+    """0.0 == -0.0 in Python, but a plan specialized on one must not answer the other;
+    NaN, equal to nothing, still reuses its plan."""
+    x = np.array([1.0, -1.0])
+
+    @tracenp.compile
+    def f(a, s):
+        return a * s if s == 0 else a
+    for s in (0.0, -0.0, 0.0, -0.0):
+        np.testing.assert_array_equal(np.signbit(f(x, s)), np.signbit(x * s))
+    g = tracenp.compile(lambda a, s: a * s, static_argnums=(1,))
+    for s in (0.0, -0.0, 0.0, -0.0):
+        np.testing.assert_array_equal(np.signbit(g(x, s)), np.signbit(x * s))
+
+    @tracenp.compile
+    def h(a, s):
+        return a if s > 0.5 else -a
+    h(x, float("nan"))
+    count = h.trace_count
+    for _ in range(3):
+        np.testing.assert_array_equal(h(x, float("nan")), -x)
+    assert h.trace_count == count

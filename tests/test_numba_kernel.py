@@ -481,3 +481,16 @@ def test_settled_once_the_region_runs_its_own_loop(monkeypatch):
 def _regions_of_plan(c):
     return [n.params for plan in c._cache.values()
             for n in getattr(getattr(plan, "graph", None), "nodes", ()) if isinstance(n.op, FusedOp)]
+
+
+@pytest.mark.parametrize("name", ["fmax", "fmin"])
+def test_float_fmax_and_fmin_run_numpys_loops(name):
+    """Found by the fuzzer: which zero ``np.fmax(0.0, -0.0)`` returns depends on the
+    element's place in NumPy's loop (SIMD body or C tail), so no scalar lowering is exact."""
+    fn = getattr(np, name)
+    for dt in (np.float32, np.float64):
+        for n in (1, 17, 40, N + 3):
+            x = np.zeros(n, dt)
+            x[::3] = -0.0
+            check(lambda x: fn(x + 0.0, -x), x, numba=False)
+    check(lambda x: fn(x * 3, x - 1), data(np.int32))         # integers: no tie to tell

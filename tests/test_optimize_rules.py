@@ -481,3 +481,41 @@ def test_gradient_seed_over_a_reduced_array_becomes_a_scalar():
     assert "broadcast_to" not in str(ex.graph)
     s = 1 / (1 + np.exp(y * (X @ w)))
     np.testing.assert_allclose(tracenp.grad(loss)(w, X, y), X.T @ (-y * s) / len(y), rtol=1e-12)
+
+
+def _signs_and_dtypes(got, want):
+    for g, w in zip(got, want):
+        assert type(g) is type(w) and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w, strict=True)
+        assert np.ascontiguousarray(g).tobytes() == np.ascontiguousarray(w).tobytes()
+
+
+def test_cse_tells_scalars_apart_that_python_calls_equal():
+    """Found by the fuzzer: ``0``, ``0.0``, ``-0.0``, ``False`` (and ``1``, ``1.0``,
+    ``True``) compare and hash equal in Python, but NumPy gives them different dtypes
+    (NEP 50 weak scalars) or signs; common subexpressions must not merge them."""
+    def scalars(a):
+        return a * 1, a * 1.0, a * True, a * 0, a * -0.0, a * False, a + 0j, a + 0
+    def literals(a):
+        return a * np.float64(0.0), a * np.float64(-0.0), a * np.float32(0.0)
+    for x in (np.arange(-3, 3, dtype=np.int8), np.array([1.0, -1.0, 0.0, -0.0]),
+              np.array([2.0, -1.5], np.float32)):
+        for f in (scalars, literals):
+            _signs_and_dtypes(tracenp.compile(f)(x), f(x))
+    def sliced(a):
+        return a[0:2:1], a[0:2:True], a[0.0 == 0:2]
+    x = np.arange(5.0)
+    _signs_and_dtypes(tracenp.compile(sliced)(x), sliced(x))
+
+
+def test_fuzz_regression_cse_merged_times_zero_with_times_minus_zero():
+    def f(a):
+        x = a + a + a + a - a * -0.0 + a + a + a
+        a[::-1] = a * 0
+        v = np.negative(a)
+        np.add(x, a, out=a)
+        return v
+    a, b = np.zeros(1), np.zeros(1)
+    got = tracenp.compile(f)(a)
+    want = f(b)
+    _signs_and_dtypes([got, a], [want, b])

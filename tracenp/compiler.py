@@ -76,6 +76,8 @@ class _Static:
             return False
         if self._by_id or other._by_id:
             return other.value is self.value
+        if isinstance(self.value, (float, complex, np.inexact)):    # -0.0 is not 0.0
+            return repr(other.value) == repr(self.value)
         return bool(other.value == self.value)
 
     def __hash__(self):
@@ -132,8 +134,8 @@ def _leaf_key(leaf: Any, i: int, auto_static: frozenset, aliases: dict) -> Any:
     t = type(leaf)
     if t is NDARRAY:
         return (leaf.shape, leaf.dtype, _layout(leaf), aliases.setdefault(id(leaf), i))
-    if t is float or t is complex:
-        return (t, leaf) if i in auto_static else t
+    if t is float or t is complex:       # a specialized float: by repr (-0.0 is not 0.0)
+        return (t, repr(leaf)) if i in auto_static else t
     if isinstance(leaf, np.generic):
         return ("g", leaf.dtype)
     if t is _Static or t in _STATIC_TYPES:
@@ -518,6 +520,11 @@ def _fast_call(plan: "Plan", key: Any) -> Callable | None:
         if t not in (int, bool, str, float, complex, type(None)):   # auto-static floats
             return None
         ns[f"V{i}"] = v
+        if t is float and float(v) != 0.0 and v != "nan":    # keyed by repr: equal
+            ns[f"V{i}"] = float(v)                           # nonzero floats are that
+        elif t is float or t is complex:
+            conds.append(f"type({a}) is not {t.__name__} or repr({a}) != V{i}")
+            continue
         conds.append(f"{a} is not None" if v is None else
                      f"type({a}) is not {t.__name__} or {a} != V{i}")
     for c in conds:
@@ -640,7 +647,7 @@ class CompiledFunction:
                 if t is NDARRAY:
                     keys.append((a.shape, a.dtype, _layout(a), aliases.setdefault(id(a), i)))
                 elif t is float or t is complex:
-                    keys.append((t, a) if i in auto else t)
+                    keys.append((t, repr(a)) if i in auto else t)
                 elif t is int or t is bool or t is str or a is None:
                     keys.append((t, a))
                 else:

@@ -5,8 +5,10 @@ picks for the operands) that ``tracenp.exec.numba_kernel`` lowers to a scalar st
 whose result is bit for bit NumPy's: ``b`` bool, ``i`` signed and ``u`` unsigned
 integers, ``f`` float32 and float64.  Only correctly rounded IEEE operations, integer
 arithmetic with NumPy's wrap-around, floor semantics and division-by-zero results,
-comparisons, logic, ``where`` and NaN-propagating ``maximum``/``minimum`` (which operand
-wins a tie, as NumPy's loops do) qualify.  Transcendentals (numba calls libm or SVML, 1-3
+comparisons, logic, ``where`` and NaN-propagating ``maximum``/``minimum`` (the second
+operand wins a tie of signed zeros, in every NumPy loop) qualify.  Float ``fmax``/``fmin``
+do not: which zero they return depends on the element's place in NumPy's loop (its SIMD
+body returns the second operand, C's ``fmax`` in the tail the first).  Transcendentals (numba calls libm or SVML, 1-3
 ULP from NumPy's SIMD loops, measured), ``power``, float16, complex, float
 ``floor_divide``/``remainder`` and mixed signed/unsigned comparisons are not in the
 table: regions with them run in the blocked kernel, which uses NumPy's own loops.
@@ -22,7 +24,7 @@ NUMBA: dict[str, str] = {
     "add": "biuf", "subtract": "iuf", "multiply": "biuf", "divide": "f",
     "negative": "iuf", "positive": "iuf", "absolute": "iuf", "fabs": "f", "square": "iuf",
     "reciprocal": "f", "sqrt": "f", "floor": "f", "ceil": "f", "trunc": "f", "rint": "f",
-    "copysign": "f", "maximum": "biuf", "minimum": "biuf", "fmax": "biuf", "fmin": "biuf",
+    "copysign": "f", "maximum": "biuf", "minimum": "biuf", "fmax": "biu", "fmin": "biu",
     "less": "biuf", "less_equal": "biuf", "greater": "biuf", "greater_equal": "biuf",
     "equal": "biuf", "not_equal": "biuf",
     "logical_and": "biuf", "logical_or": "biuf", "logical_xor": "biuf", "logical_not": "biuf",

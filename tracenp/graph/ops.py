@@ -71,11 +71,26 @@ class CallParams:
                 self.out_tree, self.out_arrays)
 
 
+def value_key(x: Any) -> Any:
+    """A key under which two static values are equal only if NumPy treats them alike:
+    ``0``, ``0.0``, ``-0.0`` and ``False`` compare equal in Python but give different
+    dtypes (NEP 50 weak scalars) or signs; floats and complexes are keyed by type and
+    ``repr`` (which tells the zeros apart, and makes NaN equal to NaN)."""
+    if isinstance(x, (float, complex, np.inexact)):
+        return ("num", type(x), repr(x))
+    if isinstance(x, (bool, int, np.generic)):
+        return ("num", type(x), x)
+    if type(x) is tuple:
+        return ("tuple",) + tuple(_hashable(y) for y in x)
+    return x
+
+
 def _hashable(x: Any) -> Any:
     if isinstance(x, slice):
-        return ("slice", x.start, x.stop, x.step)
+        return ("slice", value_key(x.start), value_key(x.stop), value_key(x.step))
     if isinstance(x, NDARRAY):
         return ("array", id(x))
+    x = value_key(x)
     try:
         hash(x)
         return x

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..graph.ir import Graph, Literal, Var
-from ..graph.ops import CallParams, MutateOp
+from ..graph.ops import CallParams, MutateOp, value_key
 from .framework import Firing, OptimizeReport, _replace_uses, _resolve
 
 _NO_CSE = {"creation", "random", "mutation"}
@@ -15,8 +15,7 @@ _FOLD_LIMIT = 1 << 16       # elements: larger constants stay computed at call t
 
 def _input_key(v: Var) -> Any:
     if isinstance(v, Literal) and not v.borrowed and v.aval.ndim == 0:
-        value = v.value
-        return ("lit", type(value), value if value == value else "nan")
+        return ("lit", value_key(v.value))
     return v.id
 
 
