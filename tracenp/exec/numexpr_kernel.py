@@ -19,6 +19,8 @@ differences (../shared/design-notes.md §3) and how each is handled:
     passed explicitly to a precompiled NumExpr object (no frame lookup, no re_evaluate).
 16. a compiled NumExpr object keeps its buffers on itself: two threads calling one at once
     corrupt memory (numexpr issue #569) -> each thread calls its own copy.
+17. constants share one register per value, and 0.0 == -0.0: ``where(x > 1, 0.0, -0.0)``
+    returns 0.0 -> a region with a -0.0 literal does not qualify (found by the fuzzer).
 Transcendentals (libm, a few ULP from NumPy's SIMD loops) are excluded: only EXACT ops.
 """
 from __future__ import annotations
@@ -53,8 +55,8 @@ def _literal(value: Any, dtype: np.dtype) -> str | None:
         f = float(value)
         if isinstance(value, (int, np.integer)) and float(int(f)) != value:
             return None
-        if math.isnan(f) or math.isinf(f):
-            return None
+        if math.isnan(f) or math.isinf(f) or (f == 0.0 and math.copysign(1.0, f) < 0):
+            return None     # -0.0: numexpr keeps one register per constant value (0.0 == -0.0)
         return repr(f)
     return None
 
