@@ -27,7 +27,7 @@ from .errors import (FallbackWarning, RecompileWarning, ReplayError, StaticArgum
 from .config import config
 from .exec.interpreter import Interpreter
 from .graph.ir import Graph, Literal, Var
-from .graph.ops import MutateOp, ViewStep
+from .graph.ops import MutateOp, ViewStep, value_key
 from .graph.pytree import flatten, unflatten
 from .graph.types import ARRAY, NPSCALAR
 from .optimize import eliminate_dead_code
@@ -76,9 +76,7 @@ class _Static:
             return False
         if self._by_id or other._by_id:
             return other.value is self.value
-        if isinstance(self.value, (float, complex, np.inexact)):    # -0.0 is not 0.0
-            return repr(other.value) == repr(self.value)
-        return bool(other.value == self.value)
+        return bool(value_key(other.value) == value_key(self.value))     # -0.0 is not 0.0
 
     def __hash__(self):
         return self._hash
