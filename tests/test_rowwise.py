@@ -14,8 +14,11 @@ NO_RULES = {"disable": frozenset(RULES)}
 ROWS = 3 * config.min_fuse_elements // 500 + 7      # several blocks of 500-wide rows
 
 
-@pytest.fixture(autouse=True)
-def _threads(monkeypatch):
+@pytest.fixture(autouse=True, params=["auto", "numba"])
+def _threads(monkeypatch, request):
+    # "numba": the rows loops of the regions' segments compile at the first call, and the
+    # second call of each check runs them
+    monkeypatch.setattr(config, "kernel", request.param)
     monkeypatch.setattr(config, "parallel_work", 0)     # use the pool, however small
     monkeypatch.setattr(config, "chunk_bytes", 1 << 14)  # many blocks, a ragged last one
     monkeypatch.setattr(config, "min_rowwise_elements", 1 << 15)   # this file's sizes fuse
@@ -173,7 +176,8 @@ def test_convexity_outside_use_between():
     _check(f, _rows(np.float64))
 
 
-def test_small_sizes_stay_op_by_op():
+def test_small_sizes_stay_op_by_op(monkeypatch):
+    monkeypatch.setattr(config, "kernel", "auto")       # (a forced kind fuses every size)
     x = _rows(np.float64, (10, 10))
     _check(softmax1, x, fused=0)
 
@@ -197,6 +201,7 @@ def test_explain_shows_rowwise(capsys):
     tracenp.explain(softmax1)(_rows(np.float64))
     out = capsys.readouterr().out
     assert "[rowwise]" in out and "rowwise[" in out and "blocks of" in out
+    assert "numba segments (one rows loop each, once compiled): t1..t1, t4..t4" in out
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
@@ -206,3 +211,70 @@ def test_check_mode_accepts_row_sums(layout):
     c = tracenp.compile(log_softmax, check=True)
     with np.errstate(all="ignore"):
         assert_same(c(x), log_softmax(x), rtol=1e-13)
+
+
+def _segments(c):
+    return [s for plan in c._cache.values() for n in plan.graph.nodes if n.op.name == "rowwise"
+            for s in getattr(getattr(n.params, "_program", None), "_segments", None) or ()]
+
+
+def layer_norm_2d(x, g, b):
+    mu = x.mean(axis=1, keepdims=True)
+    xc = x - mu
+    return xc / np.sqrt(np.mean(xc * xc, axis=1, keepdims=True) + 1e-5) * g + b
+
+
+def scaled_exp0(x):
+    return np.exp((x - np.max(x, axis=0, keepdims=True)) * 0.5)
+
+
+@pytest.mark.parametrize("f, args", [
+    (softmax1, (_rows(np.float64),)), (softmax1, (_rows(np.float32),)),
+    (scaled_exp0, (_rows(np.float64),)), (log_softmax, (_rows(np.float64),)),
+    (softmax1, (_rows(np.float64, (2 * ROWS, 1000))[::2, 3:503],)),
+    (layer_norm_2d, (_rows(np.float64), np.linspace(0.5, 2, 500), np.float64(0.25)))])
+def test_numba_segments_run_bit_for_bit(f, args, monkeypatch):
+    """The elementwise runs of a 2-d row region (with a column operand, such as ``x - m``
+    and ``e / s``, or of two ops and more) run as numba rows loops once compiled: NumPy's
+    bits, on every layout (strided blocks; rows broadcast over a block)."""
+    monkeypatch.setattr(config, "kernel", "numba")
+    c = tracenp.compile(f, **NO_RULES)
+    with np.errstate(all="ignore"):
+        expected = f(*args)
+        c(*args)
+        assert_same(c(*args), expected)
+    segs = _segments(c)
+    assert segs and all(s.calls for s in segs), [(s.first, s.last, s.calls) for s in segs]
+    assert any(s.prog.columns for s in segs) == (f is not scaled_exp0)
+
+
+def test_numba_segments_decline_what_their_loop_cannot_take(monkeypatch):
+    """Blocks of an operand whose rows are not contiguous run NumPy's steps; a single op on full-shape
+    operands is not a segment (NumPy's loop is as fast); softmax over axis 0 has none."""
+    monkeypatch.setattr(config, "kernel", "numba")
+    x = _rows(np.float64, (2 * ROWS, 1000))[::2, 1::2]
+    c = tracenp.compile(softmax1, **NO_RULES)
+    with np.errstate(all="ignore"):
+        c(x)
+        assert_same(c(x), softmax1(x))
+    calls = [s.calls for s in _segments(c)]
+    assert calls[0] == 0 and calls[1] > 0        # x - m reads x; e / s reads scratch
+    c0 = tracenp.compile(softmax0, **NO_RULES)
+    c0(x)
+    assert _segments(c0) == []
+
+
+def test_numba_segment_flags_rerun_numpys_steps(monkeypatch):
+    """A floating-point flag NumPy would warn for sends the block back to NumPy's steps:
+    NumPy's warning, once per call as NumPy gives it."""
+    monkeypatch.setattr(config, "kernel", "numba")
+    x = _rows(np.float64)
+    c = tracenp.compile(softmax1, **NO_RULES)
+    c(x)
+    x[8, :] = -np.inf                 # x - max: -inf - -inf = nan (invalid)
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        r = c(x)
+    with np.errstate(all="ignore"):
+        assert_same(r, softmax1(x))
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        c(x)

@@ -11,6 +11,7 @@ of another layout, within NumPy's own summation error).
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class _RowProgram:
             free.extend(dying)
             where[o.id] = dest
             self.steps.append((kind, fn, refs, dest, kwargs))
+        self.ref_of = where               # value id -> its reference (numba segments)
         self.work = work_of([n for n in region.nodes if id(n) not in region.reductions]) + len(region.reductions)
         self.itemsize = max([n.outputs[0].aval.dtype.itemsize for n in region.nodes]
                             + [v.aval.dtype.itemsize for v in region.inputs if v.aval.kind == "array"])
@@ -134,6 +136,13 @@ def run_rows(region: RowRegion, inputs: list) -> tuple:
     if total * per_unit * max(prog.work, _PASS_COST) < config.parallel_work:
         n_threads = 1
     dtypes = [dt for dt, _ in prog.slots]
+    steps, rent = prog.steps, False
+    if config.kernel in ("auto", "numba") and nd == 2:
+        from . import numba_kernel as nk
+        steps = nk.row_segment_steps(prog) or steps
+        rent = steps is prog.steps and bool(nk.row_segments(prog))
+    t0 = time.perf_counter() if rent else 0.0
+    whole = list(shape)
 
     def work(group: list[tuple[int, int]]) -> None:
         scratch = _scratch(dtypes, units * per_unit)
@@ -146,7 +155,8 @@ def run_rows(region: RowRegion, inputs: list) -> tuple:
                 ins = [x if j is None else x[(slice(None),) * j + (slice(a, b),)]
                        for x, j in zip(inputs, cuts)]
                 cut = (slice(None),) * p + (slice(a, b),)
-                _run_steps(prog, ins, bufs, [o[cut] for o in outs])
+                whole[p] = b - a
+                _run_steps(prog, steps, ins, bufs, [o[cut] for o in outs], whole)
 
     if n_threads <= 1:
         work(chunks)
@@ -160,6 +170,8 @@ def run_rows(region: RowRegion, inputs: list) -> tuple:
                 fut.exception()           # wait for every share before returning or raising
         for fut in futures:
             fut.result()
+    if rent:
+        nk.pay_row_rent(prog, time.perf_counter() - t0)
     return tuple(outs)
 
 
@@ -171,13 +183,22 @@ def _views(scratch: list, slots: list, shape: tuple, reduced: tuple, p: int, k: 
             for buf, (_, is_full) in zip(scratch, slots)]
 
 
-def _run_steps(prog: _RowProgram, ins: list, bufs: list, outs: list) -> None:
+def _run_steps(prog: _RowProgram, steps: list, ins: list, bufs: list, outs: list,
+               block: list) -> None:
+    """One block (``block``: its shape) through ``steps``: the program's, or those with
+    numba segments (``("seg", segment, loop, the run's own steps, None)``)."""
     spaces = {"in": ins, "buf": bufs, "val": [None] * prog.n_vals, "out": outs}
 
     def get(ref: tuple) -> Any:
         return ref[1] if ref[0] == "const" else spaces[ref[0]][ref[1]]
 
-    for kind, fn, refs, dest, kwargs in prog.steps:
+    todo = list(reversed(steps))
+    while todo:
+        kind, fn, refs, dest, kwargs = todo.pop()
+        if kind == "seg":
+            if not fn.run(refs, get, block[0], block[1]):
+                todo.extend(reversed(dest))      # the run's NumPy steps, on this block
+            continue
         if kind == "reduce":
             r = fn(get(refs[0]), **kwargs)
             if dest[0] == "val":
@@ -201,5 +222,11 @@ def describe(region: RowRegion) -> str:
     per_unit = math.prod(shape) // shape[p]
     units = _units(prog, per_unit, shape[p])
     what = "rows" if p == 0 else "columns"
-    return (f"blocks of {min(units, shape[p])} {what} (axis {p}), NumPy's loops and "
+    text = (f"blocks of {min(units, shape[p])} {what} (axis {p}), NumPy's loops and "
             f"reductions per block, {len(prog.slots)} scratch buffer(s) per thread")
+    from .numba_kernel import row_segments
+    segs = row_segments(prog)
+    if segs:
+        text += "\n      numba segments (one rows loop each, once compiled): " + ", ".join(
+            f"t{s.first}..t{s.last}" for s in segs)
+    return text
