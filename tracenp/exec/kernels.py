@@ -343,7 +343,14 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
             with np.errstate(**err):
                 work(group)
         groups = [chunks[i::n_threads] for i in range(n_threads)]
-        list(_get_pool().map(work_in, groups))
+        futures = [_get_pool().submit(work_in, g) for g in groups[1:]]
+        try:                    # the calling thread takes the first share: one wake-up fewer
+            work(groups[0])
+        finally:
+            for fut in futures:
+                fut.exception()         # every share is done before returning or raising
+        for fut in futures:
+            fut.result()
     if reduce is not None:
         return (_combine(reduce[0], partials, total * per_unit),)
     return tuple(outs)
