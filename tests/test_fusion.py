@@ -129,6 +129,21 @@ def test_errstate_raise_reaches_worker_threads():
             c(x)
 
 
+@pytest.mark.parametrize("where", [0, N // 2, N - 1])
+def test_errstate_raise_in_one_share_of_the_blocks(where):
+    """One block raises (the calling thread's share, or a worker's): the call raises, after
+    every share has finished."""
+    x = np.ones(N)
+    c = tracenp.compile(lambda x: 1.0 / x + x)
+    c(x)
+    x[where] = 0.0
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError):
+            c(x)
+    with np.errstate(divide="ignore"):
+        assert_same(c(x), 1.0 / x + x)
+
+
 def test_cost_model_keeps_cheap_regions_op_by_op(monkeypatch):
     monkeypatch.setattr(config, "min_fuse_work", 2_500_000)
     # without numba (tests/test_numba_kernel.py: numba fuses cheap regions it can compile)
