@@ -171,6 +171,7 @@ def test_settled_one_block_run_is_taken_and_exact(f, compile_now):
                  for n in plan.graph.nodes if isinstance(n.op, FusedOp)]
         assert len(progs) == 1 and progs[0].one_block is not None
         assert progs[0].one_block[0] == config.kernel
+        assert progs[0].settled.__code__.co_filename == "<tracenp one block>"   # its runner
         for kernel in ("blocked", "auto"):
             with configured(kernel=kernel):
                 assert_same(c(x), expected)

