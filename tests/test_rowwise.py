@@ -278,3 +278,58 @@ def test_numba_segment_flags_rerun_numpys_steps(monkeypatch):
         assert_same(r, softmax1(x))
     with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
         c(x)
+
+
+_SEG_OPS = [np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum]
+_REDUCERS = ["max", "min", "sum", "mean"]
+
+
+def _random_row_program(seed: int):
+    """A row program: a keepdims reduction of ``x`` over axis 1, then 1 to 4 elementwise
+    ops mixing ``x``, the column, earlier values and scalars (a where of a comparison at
+    times), its last value the output."""
+    rng = np.random.default_rng(seed)
+    red = _REDUCERS[rng.integers(len(_REDUCERS))]
+    plan = []
+    for k in range(int(rng.integers(1, 5))):
+        if rng.random() < 0.2:
+            plan.append(("where", int(rng.integers(3)), int(rng.integers(3))))
+        else:
+            op = _SEG_OPS[rng.integers(len(_SEG_OPS))]
+            a, b = rng.integers(4, size=2)
+            plan.append((op, int(a), int(b)))
+
+    def f(x):
+        m = getattr(x, red)(axis=1, keepdims=True)
+        vals = [x, m]
+        for step in plan:
+            pick = [vals[-1], x, m, 1.5]
+            if step[0] == "where":
+                v = np.where(pick[step[1]] > m, pick[step[2]], vals[-1])
+            else:
+                v = step[0](pick[step[1]], pick[step[2]])
+            vals.append(v)
+        return vals[-1] + x * 0          # (full shape)
+    return f
+
+
+@pytest.mark.parametrize("seed", range(32))
+def test_numba_segments_of_random_row_programs_are_numpys_bits(seed, monkeypatch):
+    monkeypatch.setattr(config, "kernel", "numba")
+    rng = np.random.default_rng(100 + seed)
+    dtype = [np.float64, np.float32, np.int64, np.int32][seed % 4]
+    x = _rows(dtype) if np.dtype(dtype).kind == "f" else rng.integers(-9, 9, (ROWS, 500)).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        x.ravel()[rng.integers(x.size, size=20)] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0], 20)
+    if seed % 3 == 2:
+        x = np.concatenate([x, x], axis=1)[:, 3:503]     # rows of a wider array
+    f = _random_row_program(seed)
+    c = tracenp.compile(f, **NO_RULES)
+    with np.errstate(all="ignore"):
+        expected = f(x)
+        for _ in range(2):
+            got = c(x)
+            assert_same(got, expected)
+            if expected.dtype.kind == "f":
+                ok = np.isnan(expected) | (np.signbit(got) == np.signbit(expected))
+                assert ok.all(), np.argwhere(~ok)[:5]       # zero signs (not NaN's)
