@@ -119,10 +119,15 @@ def kernels_of(graph: Graph, backend: str | None = None) -> list[tuple[str, str]
             elif kind == "blocked":
                 from .exec.kernels import compile_region
                 from .exec.numba_kernel import segments
-                segs = segments(compile_region(node.params))
+                prog = compile_region(node.params)
+                segs = segments(prog)
                 if segs:
                     text += "\n      numba segments (one loop each, once compiled): " + ", ".join(
                         f"t{s.first}..t{s.last}" for s in segs)
+                guarded = [k for k, step in enumerate(prog.steps) if step[0] == "guard"]
+                if guarded:
+                    text += ("\n      overflow guard (the select runs only if exp overflowed): "
+                             + ", ".join(f"t{k}" for k in guarded))
             elif kind == "numba":
                 from .exec.kernels import fallback_kernel
                 from .exec.numba_kernel import numba_program

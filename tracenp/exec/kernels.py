@@ -21,6 +21,7 @@ from ..config import config
 from ..graph.ir import Var
 from ..optimize.pattern import Const, operands
 from ..optimize.fusion import Region, operands_of_call
+from . import guards
 from . import numba_kernel as _nk
 
 __all__ = ["run_region", "region_runner", "choose_kernel", "fallback_kernel", "compile_region"]
@@ -115,6 +116,8 @@ class _Program:
                            for kind, fn, refs, dest in steps]
         self.flat_template = [None] * (n_tmp + n_out) + consts
         self.out_slice = slice(n_in + n_tmp, n_in + n_tmp + n_out)
+        self.guarded: set[int] = set()  # node indices no numba segment may take (guards)
+        self._guard(region)           # (blocked steps only: the op-by-op path is NumPy's)
         from ..optimize.fusion import work_of
         self.work = work_of(region.nodes)
         self.size = int(np.prod(region.shape))
@@ -123,6 +126,25 @@ class _Program:
         self.out_dtypes = [v.aval.dtype for v in body_outputs]
         self.itemsize = max([v.aval.dtype.itemsize for v in region.inputs if isinstance(v, Var)]
                             + [n.outputs[0].aval.dtype.itemsize for n in region.nodes] + [1])
+
+    def _guard(self, region: Region) -> None:
+        """Overflow-guarded selects (tracenp.exec.guards): the ``exp`` step reads the
+        overflow flag, ``log1p`` writes into the select's destination, the comparison is
+        not computed and the select runs only if the flag is up."""
+        if guards.flag_reader() is None:
+            return
+        outputs = {v.id for v in region.outputs}
+        if region.reduce is not None:
+            outputs.add(region.reduce.inputs[0].id)
+        steps = self.steps = list(self.steps)
+        for e, l_, c, w in guards.find(region.nodes, outputs):
+            x_ref, k = steps[c][2]
+            dest = steps[w][3]
+            steps[e] = ("flag",) + steps[e][1:]
+            steps[l_] = steps[l_][:3] + (dest,)
+            steps[c] = ("skip", None, (), steps[c][3])
+            steps[w] = ("guard", None, (x_ref, k, ("step", e)), dest)
+            self.guarded.update((c, w))
 
 
 def _is_const_literal(v: Var) -> bool:
@@ -172,13 +194,14 @@ def choose_kernel(region: Region) -> str:
 
 def runs_segmented(region: Region) -> bool:
     """The region is not numba's as a whole but has numba segments (runs of at least two
-    exact ops): below ``config.min_fuse_elements`` it runs blocked, in one block, where
-    each segment is one call instead of one ufunc call per op."""
-    if not _nk.available() or _nk.numba_program(region) is not None:
-        return False
+    exact ops) or overflow guards (tracenp.exec.guards): below ``config.min_fuse_elements``
+    it runs blocked, in one block, where each segment is one call instead of one ufunc call
+    per op, and a guarded select costs a flag read instead of two passes."""
     cached = getattr(region, "_segmented", None)
     if cached is None:
-        cached = region._segmented = bool(_nk.segments(_Program(region)))
+        prog = _Program(region)
+        cached = region._segmented = bool(prog.guarded) or (
+            _nk.available() and _nk.numba_program(region) is None and bool(_nk.segments(prog)))
     return cached
 
 
@@ -241,7 +264,9 @@ def _segments_ready(prog: _Program) -> bool:
     return getattr(prog, "_segment_steps", None) is not None or getattr(prog, "_segments", None) == []
 
 
-# Blocks of a region with numba segments are this many times ``config.chunk_bytes``: its
+# Blocks of a region with numba segments (or overflow guards: a few transcendental passes,
+# each block's turn costing 2-3 us of calls: stable softplus at 1e5, one thread, 124 us in
+# 256 KiB blocks, 114 in one) are this many times ``config.chunk_bytes``: its
 # few scratch values stay in L2 all the same, and each block's turn costs two threads a
 # hand-over of the GIL per segment and ufunc call, which dominated 256 KiB blocks
 # (measured on 2 cores at 1e6: gelu_f32 0.61 -> 0.31 ms, log1p_exp 1.41 -> 1.04 ms,
@@ -304,7 +329,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         steps = _nk.segment_steps(prog) or steps
     block = _block_function(prog, steps)
     # (a folded reduction keeps its blocks: its partial sums must not change with them)
-    chunk = config.chunk_bytes * (_SEGMENTED_BLOCKS if steps is not prog.steps
+    chunk = config.chunk_bytes * (_SEGMENTED_BLOCKS if (steps is not prog.steps or prog.guarded)
                                   and prog.reduce is None else 1)
     units = max(1, chunk // (prog.itemsize * max(per_unit, 1)))
     reduce = prog.reduce
@@ -482,9 +507,18 @@ def _generate_block(steps: list) -> Any:
                          f"r{k}(I, T, O)")
             ns["_FE_MASK"], ns["_enabled_flags"] = _nk._FE_MASK, _nk._enabled_flags
             ns["_scalar"] = _scalar
-        elif kind == "ufunc":
+        elif kind in ("ufunc", "flag"):
             ns[f"f{k}"] = fn
             lines.append(f"    f{k}({', '.join(ref(r) for r in refs)}, out={ref(dest)})")
+            if kind == "flag":      # the floating-point flags its loop left (guards)
+                ns["_flags"] = guards.flag_reader()
+                lines.append(f"    fl{k} = _flags()")
+        elif kind == "skip":
+            continue
+        elif kind == "guard":       # the select of an overflow guard, if the flag is up
+            x, c = ref(refs[0]), ref(refs[1])
+            ns["_OVER"], ns["_fix"] = guards.overflow_bit(), _guarded_select
+            lines.append(f"    if fl{refs[2][1]} & _OVER: _fix({x}, {c}, {ref(dest)})")
         else:
             c, a, b = (ref(r) for r in refs)
             d = ref(dest)
@@ -493,6 +527,11 @@ def _generate_block(steps: list) -> Any:
     lines.append("    return None")
     exec(compile("\n".join(lines), "<tracenp block>", "exec"), ns)
     return ns["block"]
+
+
+def _guarded_select(x: Any, k: Any, out: Any) -> None:
+    """``out = where(x > k, x, out)``: an overflow guard's select, in place."""
+    np.copyto(out, x, where=np.greater(x, k))
 
 
 def _scalar(x: Any) -> Any:

@@ -1121,7 +1121,8 @@ def segments(blocked: Any) -> list[_Segment]:
             if isinstance(o, Var):
                 ref_of.setdefault(o.id, r)
         ref_of[node.outputs[0].id] = dest
-    ok = [_lowerable(region, node) for node in nodes]
+    guarded = getattr(blocked, "guarded", ())
+    ok = [i not in guarded and _lowerable(region, node) for i, node in enumerate(nodes)]
     later: dict[int, int] = {}
     for i, node in enumerate(nodes):
         for v in node.inputs:

@@ -19,6 +19,7 @@ wins (``log(1 + exp(x))`` is softplus before it is ``log1p(exp(x))``).
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -52,16 +53,30 @@ def _plus_zero(b, v):
     return v if b.fast_math else b.call("add", v, 0)
 
 
-# Above these, exp(x) overflows (709.78 in float64, 88.72 in float32) and softplus(x) is x
-# (from x = 37, resp. 17, on exp(-x) is below half an ulp of x).
-_SOFTPLUS_LINEAR = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0}
+@functools.lru_cache(maxsize=None)
+def exp_limit(dtype: np.dtype) -> float:
+    """The largest value of ``dtype`` whose NumPy ``exp`` is finite (709.782712893384 in
+    float64, 88.72283 in float32): above it ``exp`` overflows, and softplus(x) is x (from
+    x = 37, resp. 17, on exp(-x) is below half an ulp of x)."""
+    t = dtype.type
+    k = np.log(np.finfo(dtype).max).astype(dtype)
+    with np.errstate(all="ignore"):
+        while not np.isfinite(np.exp(np.array([k], dtype)))[0]:
+            k = np.nextafter(k, t(-np.inf))
+        while np.isfinite(np.exp(np.array([np.nextafter(k, t(np.inf))], dtype)))[0]:
+            k = np.nextafter(k, t(np.inf))
+    return float(k)
+
+
+_SOFTPLUS_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def softplus(b, x):
     """log(1 + exp(x)) without overflow or lost digits.
 
-    float32/float64 arrays: ``where(x > T, x, log1p(exp(x)))`` with T just below exp's
-    overflow.  log1p(exp(x)) is accurate wherever exp(x) is finite (its relative error
+    float32/float64 arrays: ``where(x > T, x, log1p(exp(x)))`` with T the largest x
+    whose exp is finite (``exp_limit``: the select is true only where exp overflowed, or
+    at +inf, which the blocked kernel exploits: tracenp.exec.guards).  log1p(exp(x)) is accurate wherever exp(x) is finite (its relative error
     becomes at most an absolute error of the same size after the log, and for x < 0 it
     keeps every digit of exp(x)), so only the overflow needs the fix-up: two vectorized
     transcendental passes, as many as NumPy's own formula, and one cheap select (one numba
@@ -72,10 +87,10 @@ def softplus(b, x):
     would return a 0-d array): max(x, 0) + log1p(exp(-|x|)) (no warnings).  Other dtypes:
     logaddexp(0, x) (one rounding)."""
     dt = x.aval.dtype
-    if dt in _SOFTPLUS_LINEAR and _array(x):
+    if dt in _SOFTPLUS_DTYPES and _array(x):
         r = b.call("log1p", b.call("exp", x))
-        return b.call("where", b.call("greater", x, _SOFTPLUS_LINEAR[dt]), x, r)
-    if dt in _SOFTPLUS_LINEAR:
+        return b.call("where", b.call("greater", x, exp_limit(dt)), x, r)
+    if dt in _SOFTPLUS_DTYPES:
         tail = b.call("log1p", b.call("exp", b.call("negative", b.call("absolute", x))))
         return b.call("add", b.call("maximum", x, 0), tail)
     return b.call("logaddexp", 0, x)
