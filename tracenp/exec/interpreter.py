@@ -317,10 +317,11 @@ _TYPED_BY_INPUT = frozenset({"shape", "reduction"})
 
 
 def _needs_check(node: Node) -> bool:
-    """Ufunc calls, and single-input shape ops, getitems and reductions, are typed by their
-    input types alone; other ops (``unique``, a boolean mask) are checked at replay."""
+    """Ufunc calls, fused regions of them (their kernels allocate the recorded outputs), and
+    single-input shape ops, getitems and reductions, are typed by their input types alone;
+    other ops (``unique``, a boolean mask) are checked at replay."""
     op = node.op
-    if getattr(op, "method", None) == "__call__":
+    if getattr(op, "method", None) == "__call__" or getattr(op, "category", None) == "fused":
         return False
     return not (len(node.inputs) == 1 and isinstance(op, CallOp)
                 and (op.category in _TYPED_BY_INPUT or op.name == "getitem"))
