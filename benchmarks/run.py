@@ -136,7 +136,8 @@ def kernels_used(fn) -> list[str]:
             if node.op.name == "rowwise":
                 rows = getattr(node.params, "_program", None)
                 segs = getattr(rows, "_segments", None) or ()
-                kinds.append("rowwise+numba segments" if any(s.calls for s in segs) else "rowwise")
+                kinds.append("rowwise+numba segments" if any(s.prog.kernels for s in segs)
+                             else "rowwise")
             elif isinstance(node.op, FusedOp) or node.op.name == "fused_into":
                 region = node.params if isinstance(node.op, FusedOp) else node.params.region
                 kind = choose_kernel(region)
