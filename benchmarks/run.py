@@ -3,8 +3,8 @@
     python benchmarks/run.py                     # all workloads, sizes 1e3..1e7
     python benchmarks/run.py --sizes 1e6 --only logistic polynomial --no-memory
 
-Reports, per workload and size: the median time of each implementation, tracenp's ratio
-to NumPy and to the best peer (numexpr, numba parallel, jax.jit on CPU), the ratio to the
+Reports, per workload and size: the time of each implementation (the least of its
+rounds' medians), tracenp's ratio to NumPy and to the best peer (numexpr, numba parallel, jax.jit on CPU), the ratio to the
 bandwidth floor (bytes in + out over a measured copy bandwidth), and the peak memory of
 one call of each implementation at the largest size, measured in a separate process.
 Peers that are not installed are skipped, and the table says so.  Writes
@@ -50,12 +50,14 @@ import tracenp  # noqa: E402
 
 IMPLS = ["numpy", "tracenp", "numexpr", "numba", "jax"]
 PEERS = ["numexpr", "numba", "jax"]
-# Every implementation is timed in each of ROUNDS alternating rounds (the median of the
+# Every implementation is timed in each of ROUNDS alternating rounds (the least of the
 # rounds' medians), so a change of the machine's state during a cell (its load, the pages
 # of fresh inputs) hits all of them alike instead of whichever ran first.  jax's and numba's
 # thread pools spin for a while after a call: a pause follows each implementation's turn.
-# (Five rounds of 0.1 s each: on the shared 2-core machine a cell's ratio to the best peer
-# moved by up to 40% between runs of three rounds of 0.08 s, softmax_rows 1e6 0.89 to 1.53.)
+# (Five rounds of 0.1 s each, the least of their medians: on the shared 2-core machine the
+# same call's median moves by 30-50% from one minute to the next (gelu_f32 1e6, tracenp
+# alone: 0.32 to 0.45 ms; jax: 0.30 to 0.57), and a cell's ratio to the best peer moved by
+# up to 40% between runs taking the median of three rounds of 0.08 s.)
 ROUNDS = 5
 PAUSE = 0.05
 
@@ -275,7 +277,7 @@ def main(argv=None) -> int:
                     time.sleep(PAUSE)
             for impl in fns:
                 if impl not in row.get("errors", {}):
-                    row["times"][impl] = statistics.median(rounds[impl])
+                    row["times"][impl] = min(rounds[impl])
             row["floor"] = nbytes(inputs, result) / bw
             rows.append(row)
             _print_row(row)
@@ -330,10 +332,11 @@ def write_report(data: dict, path: Path) -> None:
              f"{meta['copy_bandwidth_GBps']:.1f} GB/s, {meta['date']}.",
              "", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
              ("Not installed (skipped): " + ", ".join(missing) + ".") if missing else "",
-             "", "Times are medians in ms. *speed-up* = NumPy / tracenp; *vs best peer* = "
+             "", "Times are in ms. *speed-up* = NumPy / tracenp; *vs best peer* = "
              "tracenp / fastest of numexpr, numba, jax (below 1 = tracenp faster); *vs floor* = "
              "tracenp / (bytes in + out over the copy bandwidth). Every implementation is timed in "
-             f"{ROUNDS} alternating rounds (the median of the rounds' medians), each after its "
+             f"{ROUNDS} alternating rounds (the least of the rounds' medians: the machine's "
+             "noise only adds time), each after its "
              "warm-up (below); numba's peer kernels run on "
              f"numba's `{meta.get('numba_threading_layer', '?')}` threading layer.", "",
              "| workload | size | numpy | numexpr | numba | jax | tracenp | speed-up | vs best peer | vs floor |",
