@@ -56,6 +56,19 @@ def _get_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def run_shares(fn: Callable[[Any], Any], shares: list) -> list:
+    """``fn`` on each share, the first in the calling thread (one wake-up fewer) and the
+    others on the shared pool; every share is done before this returns or raises.  The
+    results, in order."""
+    futures = [_get_pool().submit(fn, share) for share in shares[1:]]
+    try:
+        first = fn(shares[0])
+    finally:
+        for fut in futures:
+            fut.exception()
+    return [first] + [fut.result() for fut in futures]
+
+
 class _Program:
     """A region compiled to a list of ufunc steps over references.
 
@@ -369,15 +382,7 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         def work_in(group: list[tuple[int, int, int]]) -> None:
             with np.errstate(**err):
                 work(group)
-        groups = [chunks[i::n_threads] for i in range(n_threads)]
-        futures = [_get_pool().submit(work_in, g) for g in groups[1:]]
-        try:                    # the calling thread takes the first share: one wake-up fewer
-            work(groups[0])
-        finally:
-            for fut in futures:
-                fut.exception()         # every share is done before returning or raising
-        for fut in futures:
-            fut.result()
+        run_shares(work_in, [chunks[i::n_threads] for i in range(n_threads)])
     if reduce is not None:
         return (_combine(reduce[0], partials, total * per_unit),)
     return tuple(outs)

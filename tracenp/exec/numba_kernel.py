@@ -902,10 +902,8 @@ def _run_ranges(fn: Any, calls: list) -> int:
         except TypeError:        # an operand numba's signature does not take (byte order,
             return -1            # alignment): the other kernel answers this call
 
-    futures = [_k.pool().submit(run, c) for c in calls[1:]]
-    flags = run(calls[0])
-    for f in futures:
-        r = f.result()
+    flags = 0
+    for r in _k.run_shares(run, calls):
         flags = -1 if r < 0 or flags < 0 else flags | r
     return flags
 
@@ -985,7 +983,7 @@ class _Kernels:
     def __getattr__(self, name: str) -> Any:
         from . import kernels
         value = {"PASS_COST": kernels._PASS_COST, "pool": kernels._get_pool,
-                 "combine": kernels._combine}[name]
+                 "run_shares": kernels.run_shares, "combine": kernels._combine}[name]
         setattr(self, name, value)
         return value
 
@@ -1130,19 +1128,11 @@ def segments(blocked: Any) -> list[_Segment]:
     final = {v.id for v in region.outputs}
     if region.reduce is not None:
         final.add(region.reduce.inputs[0].id)
-    i = 0
-    while i < len(nodes):
-        if not ok[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(nodes) and ok[j + 1]:
-            j += 1
+    for i, j in _runs(ok):
         if j > i:
             seg = _segment(region, nodes, i, j, later, final, ref_of)
             if seg is not None:
                 segs.append(seg)
-        i = j + 1
     return segs
 
 
@@ -1154,8 +1144,23 @@ def _lowerable(region: Region, node: Any) -> bool:
         return False
 
 
-def _segment(region: Region, nodes: list, i: int, j: int, later: dict, final: set,
-             ref_of: dict) -> _Segment | None:
+def _runs(ok: list[bool]) -> list[tuple[int, int]]:
+    """The maximal runs ``(first, last)`` of consecutive True entries."""
+    runs, i = [], 0
+    while i < len(ok):
+        if not ok[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(ok) and ok[j + 1]:
+            j += 1
+        runs.append((i, j))
+        i = j + 1
+    return runs
+
+
+def _run_values(nodes: list, i: int, j: int, later: dict, final: set) -> tuple[list, list, list]:
+    """``nodes[i..j]``, the values it reads from outside, and those used after it."""
     run = nodes[i:j + 1]
     inside = {n.outputs[0].id for n in run}
     inputs: list = []
@@ -1167,11 +1172,24 @@ def _segment(region: Region, nodes: list, i: int, j: int, later: dict, final: se
                 inputs.append(v)
     outputs = [n.outputs[0] for n in run
                if n.outputs[0].id in final or later.get(n.outputs[0].id, -1) > j]
+    return run, inputs, outputs
+
+
+def _segment(region: Region, nodes: list, i: int, j: int, later: dict, final: set,
+             ref_of: dict) -> _Segment | None:
+    run, inputs, outputs = _run_values(nodes, i, j, later, final)
     if not outputs:
         return None
-    sub = Region(run, inputs, outputs, region.shape)
+    built = _run_program(region, run, inputs, outputs, ref_of)
+    return None if built is None else _Segment(built[0], i, j, built[1], built[2])
+
+
+def _run_program(region: Any, run: list, inputs: list, outputs: list, ref_of: dict,
+                 columns: frozenset = frozenset()) -> tuple | None:
+    """A run's numba program and the references of its inputs and outputs, or None (not
+    lowerable, or a value without a buffer)."""
     try:
-        prog = _build(sub)
+        prog = _build(Region(run, inputs, outputs, region.shape), columns)
     except _Unsupported:
         prog = None
     if prog is None:
@@ -1180,7 +1198,7 @@ def _segment(region: Region, nodes: list, i: int, j: int, later: dict, final: se
     outs = [ref_of.get(v.id) for v in outputs]
     if any(r is None or r[0] == "const" for r in ins + outs):
         return None
-    return _Segment(prog, i, j, ins, outs)
+    return prog, ins, outs
 
 
 def segment_steps(blocked: Any) -> list | None:
@@ -1342,49 +1360,24 @@ def row_segments(rowprog: Any) -> list[RowSegment]:
             later[v.id] = i
     final = {v.id for v in region.outputs}
     column_shape = (shape[0], 1) if shape[1] != 1 else None
-    i = 0
-    while i < len(nodes):
-        if not ok[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(nodes) and ok[j + 1]:
-            j += 1
+    for i, j in _runs(ok):
         seg = _row_segment(region, nodes, i, j, later, final, rowprog.ref_of, column_shape)
         if seg is not None:
             segs.append(seg)
-        i = j + 1
     return segs
 
 
 def _row_segment(region: Any, nodes: list, i: int, j: int, later: dict, final: set,
                  ref_of: dict, column_shape: tuple | None) -> RowSegment | None:
-    run = nodes[i:j + 1]
-    inside = {n.outputs[0].id for n in run}
-    inputs: list = []
-    seen: set = set()
-    for n in run:
-        for v in n.inputs:
-            if v.id not in inside and v.id not in seen:
-                seen.add(v.id)
-                inputs.append(v)
-    outputs = [n.outputs[0] for n in run
-               if n.outputs[0].id in final or later.get(n.outputs[0].id, -1) > j]
+    run, inputs, outputs = _run_values(nodes, i, j, later, final)
     columns = frozenset(k for k, v in enumerate(inputs)
                         if v.aval.kind == ARRAY and v.aval.shape == column_shape)
     if not outputs or (len(run) < 2 and not columns):
         return None             # one op on full-shape operands: NumPy's loop is as fast
-    try:
-        prog = _build(Region(run, inputs, outputs, region.shape), columns)
-    except _Unsupported:
-        prog = None
-    if prog is None:
-        return None
-    ins = [ref_of.get(inputs[k].id) for k in prog.used]
-    outs = [ref_of.get(v.id) for v in outputs]
-    if any(r is None or r[0] == "const" for r in ins + outs) or set(ins) & set(outs):
+    built = _run_program(region, run, inputs, outputs, ref_of, columns)
+    if built is None or set(built[1]) & set(built[2]):
         return None             # (an output in an input's buffer: a rerun would read it)
-    return RowSegment(prog, i, j, ins, outs)
+    return RowSegment(built[0], i, j, built[1], built[2])
 
 
 def row_segment_steps(rowprog: Any) -> list | None:

@@ -121,7 +121,7 @@ def _block_index(x: Any, split: int, nd: int, total: int) -> int | None:
 
 def run_rows(region: RowRegion, inputs: list) -> tuple:
     """Run a row region on its inputs; returns its outputs."""
-    from .kernels import _get_pool, _scratch
+    from .kernels import _scratch, run_shares
     prog = row_program(region)
     shape, p = region.shape, region.split
     nd, total = len(shape), shape[p]
@@ -160,16 +160,8 @@ def run_rows(region: RowRegion, inputs: list) -> tuple:
 
     if n_threads <= 1:
         work(chunks)
-    else:       # the calling thread takes the first share: one wake-up fewer
-        groups = [chunks[i::n_threads] for i in range(n_threads)]
-        futures = [_get_pool().submit(work, g) for g in groups[1:]]
-        try:
-            work(groups[0])
-        finally:
-            for fut in futures:
-                fut.exception()           # wait for every share before returning or raising
-        for fut in futures:
-            fut.result()
+    else:
+        run_shares(work, [chunks[i::n_threads] for i in range(n_threads)])
     if rent:
         nk.pay_row_rent(prog, time.perf_counter() - t0)
     return tuple(outs)
