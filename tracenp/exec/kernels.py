@@ -333,6 +333,8 @@ def _run_blocked(prog: _Program, inputs: list) -> tuple:
         ins = [x.reshape(-1) if type(x) is NDARRAY and x.ndim else x for x in inputs]
         outs_v = [o.reshape(-1) for o in outs]
         total, per_unit, inner = prog.size, 1, ()
+    elif _sums_in_memory_order(prog, inputs):
+        return _run_numpy(prog, inputs)
     else:
         ins, outs_v = inputs, outs
         total, inner = shape[0], shape[1:]
@@ -392,6 +394,19 @@ def _settle_one_block(prog: _Program) -> None:
     """A settled blocked region that runs in one block: its calls go to its runner."""
     if prog.settled is _run_blocked and prog.one_block is not None:
         prog.settled = _one_block_runner(prog, prog.one_block[1], len(prog.region.inputs))
+
+
+def _sums_in_memory_order(prog: _Program, inputs: list) -> bool:
+    """A folded float sum (or mean) whose inputs are not all C-ordered: NumPy's own
+    intermediates follow the inputs' layout (a transposed input gives Fortran-ordered
+    values) and ``np.sum`` adds them in memory order, so the region runs op by op, NumPy's
+    calls (bit for bit; a C-order sum can differ in the last bit)."""
+    if prog.reduce is None or prog.reduce[0] not in ("sum", "mean"):
+        return False
+    if prog.region.reduce.inputs[0].aval.dtype.kind not in "fc":
+        return False
+    return any(type(x) is NDARRAY and x.ndim > 1 and x.size > 1 and not x.flags.c_contiguous
+               for x in inputs)
 
 
 def _one_block_runner(prog: _Program, block: Callable, n_inputs: int) -> Callable:

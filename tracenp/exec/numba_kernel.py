@@ -873,6 +873,8 @@ def run_numba(region: Region, inputs: list, blocked: Any, dests: dict | None = N
     else:
         # the partials of the kernel this region falls back to: the blocked kernel's
         # blocks, or one sum over the whole (NumPy op by op: np.sum of a C-ordered value)
+        if mode != "flat" and _k.sums_in_memory_order(blocked, inputs):
+            return None           # NumPy sums the value in its memory order (op by op)
         if _sums_whole(prog, region):
             if mode != "flat":
                 return None       # NumPy would sum the value in its memory order
@@ -983,7 +985,8 @@ class _Kernels:
     def __getattr__(self, name: str) -> Any:
         from . import kernels
         value = {"PASS_COST": kernels._PASS_COST, "pool": kernels._get_pool,
-                 "run_shares": kernels.run_shares, "combine": kernels._combine}[name]
+                 "run_shares": kernels.run_shares, "combine": kernels._combine,
+                 "sums_in_memory_order": kernels._sums_in_memory_order}[name]
         setattr(self, name, value)
         return value
 
