@@ -185,12 +185,16 @@ def _extra_step(draw, pool, weak_flags, n_in) -> Step | None:
         casting = draw(st.sampled_from(["same_kind", "unsafe"]))
         if f.nin == 1:
             def unary_out(x, y):
+                if casting == "unsafe":
+                    _flag_undefined_cast(f, (y,), x)
                 f(y, out=x, casting=casting)
                 return x
             return Step(unary_out, (a, b), f"np.{f.__name__}(v{b}, out=argument v{a}, "
                                            f"casting={casting!r})")
 
         def binary_out(x, y, z):
+            if casting == "unsafe":
+                _flag_undefined_cast(f, (y, z), x)
             f(y, z, out=x, casting=casting)
             return x
         return Step(binary_out, (a, b, c), f"np.{f.__name__}(v{b}, v{c}, out=argument v{a}, "
@@ -319,6 +323,24 @@ def _fired_accuracy_rules(f: tracenp.CompiledFunction) -> set[str]:
         if report is not None:
             fired.update(r for r in report.rules_fired() if r in ACCURACY_RULES)
     return fired
+
+
+def _flag_undefined_cast(f: Callable, args: tuple, out: Any) -> None:
+    """Eager NumPy only: ``f(*args, out=out, casting="unsafe")`` into an integer ``out`` of
+    a NaN, an infinity or an out-of-range float is undefined, but NumPy reports it under
+    the ufunc's own name ("invalid value encountered in divide"), if at all: warn as its
+    casts do, so ``_eager`` sees it (found by the long run: 0 / 0 into uint32 gave
+    2147483648 eagerly and 0 compiled)."""
+    if type(out) is not np.ndarray or out.dtype.kind not in "iu":
+        return                      # (traced: the proxies; bool: every float is defined)
+    with np.errstate(all="ignore"):
+        r = np.asarray(f(*args))
+        if r.dtype.kind not in "fc":
+            return
+        r = np.trunc(r.real)
+        info = np.iinfo(out.dtype)
+        if not (np.isfinite(r) & (r >= info.min) & (r <= info.max)).all():
+            warnings.warn("invalid value encountered in cast", RuntimeWarning, stacklevel=2)
 
 
 def _eager(prog: Program, args: tuple) -> tuple[Any, BaseException | None, bool]:
@@ -608,3 +630,27 @@ def test_regression_undefined_casts_are_compared_for_types_only():
     for name in ("auto", "blocked", "no_fusion"):
         run_variant(program, name)          # passes: the cast is undefined, types agree
     assert UNDEFINED["calls"] > before
+
+
+def test_regression_undefined_casts_into_integer_out():
+    """Found by the long run: ``np.divide(v0, v6, out=v0, casting="unsafe")`` with uint32
+    zeros is 0 / 0 cast to uint32: undefined (2147483648 eagerly, 0 compiled), and NumPy
+    warns about it as "invalid value encountered in divide", not "in cast".  The fuzzer's
+    out= steps flag such casts themselves (``_flag_undefined_cast``)."""
+    def prog(x, y):
+        _flag_undefined_cast(np.divide, (x, y), x)
+        np.divide(x, y, out=x, casting="unsafe")
+        return -x
+
+    x = np.asfortranarray(np.zeros((5, 5), np.uint32))
+    program = Program([(x.dtype, x.shape, "F", x, x)], None,
+                      [Step(prog, (0, 0), "prog(v0, v0)")], outputs=(1, 0))
+    before = UNDEFINED["calls"]
+    for name in ("auto", "blocked", "no_fusion"):
+        run_variant(program, name)
+    assert UNDEFINED["calls"] > before
+    with warnings.catch_warnings(record=True) as caught:       # defined casts: no flag
+        warnings.simplefilter("always")
+        _flag_undefined_cast(np.divide, (np.ones(3), np.full(3, 2.0)), np.zeros(3, np.uint32))
+        _flag_undefined_cast(np.divide, (np.zeros(3), np.zeros(3)), np.zeros(3, bool))
+    assert not caught
