@@ -605,3 +605,46 @@ def test_private_copy_of_a_written_argument_keeps_its_strides(flip):
     copy = copy_layout(view)
     assert np.array_equal(copy, view) and not np.shares_memory(copy, view)
     assert [s < 0 for s in copy.strides] == [s < 0 for s in view.strides]
+
+
+def _mask_from_reversed(x):
+    x[x > 0] = x[::-1]
+    return x
+
+
+def _fancy_from_reversed(x):
+    x[[0, 2, 3]] = x[::-1][:3]
+    return x
+
+
+@pytest.mark.parametrize("f", [_mask_from_reversed, _fancy_from_reversed])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex64, np.int32])
+def test_advanced_write_from_a_view_of_its_target_falls_back(f, dtype):
+    """``x[mask] = x[::-1]``: NumPy copies the values one by one and reads some it has
+    already overwritten ([1.5, 2, 3, 4] -> [4, 3, 3, 4]); tracenp does not replay that, so it
+    falls back to NumPy with a warning naming the line (found by the long fuzz: the plan
+    gave the copy-first result, [4, 3, 2, 1.5])."""
+    x = np.array([1.5, 2.0, 3.0, 4.0]).astype(dtype)
+    expected = f(x.copy())
+    c = tracenp.compile(f)
+    with pytest.warns(tracenp.FallbackWarning, match="already overwritten"):
+        got = c(x.copy())
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(tracenp.TraceError, match="already overwritten") as info:
+        tracenp.compile(f, strict=True)(x.copy())
+    assert "test_mutation.py" in str(info.value) and "copy()" in str(info.value)
+
+
+def test_advanced_write_from_a_copy_and_basic_overlap_are_traced():
+    def from_copy(x):
+        x[x > 0] = x[::-1].copy()
+        return x
+
+    def shifted(x):
+        x[1:] = x[:-1]            # basic slices: NumPy copies overlapping data safely
+        return x
+    x = np.array([1.5, 2.0, 3.0, 4.0])
+    for f in (from_copy, shifted):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", tracenp.FallbackWarning)
+            np.testing.assert_array_equal(tracenp.compile(f)(x.copy()), f(x.copy()))
