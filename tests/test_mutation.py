@@ -648,13 +648,3 @@ def test_advanced_write_from_a_copy_and_basic_overlap_are_traced():
         with warnings.catch_warnings():
             warnings.simplefilter("error", tracenp.FallbackWarning)
             np.testing.assert_array_equal(tracenp.compile(f)(x.copy()), f(x.copy()))
-
-
-def test_advanced_write_of_the_array_itself_is_traced():
-    def f(x):
-        x[x > 0] = x              # the same view: every value stays where it is (or raises)
-        return x
-    for x in (np.array([1.5, 2.0, 3.0]), np.zeros(0)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", tracenp.FallbackWarning)
-            np.testing.assert_array_equal(tracenp.compile(f)(x.copy()), f(x.copy()))

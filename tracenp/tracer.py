@@ -662,8 +662,7 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
             # write changes nothing, so nothing is recorded.
             return
         if (isinstance(value, ArrayProxy) and value._buffer is self._buffer
-                and value is not self and value._chain != self._chain
-                and _advanced_index(index)):       # (the same view: each value in place)
+                and _advanced_index(index)):
             raise UnsupportedMutationError(
                 "a write through a mask or an index array takes its values from a view of the "
                 "array it writes: NumPy copies them one by one and may read values it has "
