@@ -517,14 +517,6 @@ def _concretization(what: str, proxy: Any) -> ConcretizationError:
     return err
 
 
-def _advanced_index(index: Any) -> bool:
-    """An index with a boolean mask or an integer array (NumPy's advanced indexing)."""
-    for p in index if isinstance(index, tuple) else (index,):
-        if isinstance(p, list) or (isinstance(p, (ArrayProxy, NDARRAY)) and p.ndim > 0):
-            return True
-    return False
-
-
 class ArrayProxy(Tracer, NDArrayOperatorsMixin):
     """Stands in for an ``ndarray`` (or NumPy scalar) while tracing."""
 
@@ -661,13 +653,6 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
             # assignment (``u[1:-1] += d`` is ``t = u[1:-1]; t += d; u[1:-1] = t``).  The
             # write changes nothing, so nothing is recorded.
             return
-        if (isinstance(value, ArrayProxy) and value._buffer is self._buffer
-                and _advanced_index(index)):
-            raise UnsupportedMutationError(
-                "a write through a mask or an index array takes its values from a view of the "
-                "array it writes: NumPy copies them one by one and may read values it has "
-                "already overwritten, which tracenp does not replay", source=user_frame(2),
-                hint="write a copy (x[mask] = v.copy()), which is most likely what is meant")
         self._trace.mutate(self, SETITEM, (TARGET, index, value), {})
 
     # -- attributes that are views
