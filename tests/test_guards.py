@@ -10,7 +10,7 @@ import pytest
 
 import tracenp
 from tracenp.config import config
-from tracenp.exec import guards, kernels
+from tracenp.exec import guards
 from tracenp.optimize.fusion import FusedOp
 from tracenp.optimize.stability import exp_limit
 from tests.oracle import assert_same
@@ -130,11 +130,3 @@ def test_exp_limit_is_the_last_finite_exp():
             assert np.isfinite(np.exp(np.full(100, k))).all()
             assert np.isinf(np.exp(np.full(100, np.nextafter(k, dt(np.inf))))).all()
 
-
-def test_kernel_table_of_step_kinds():
-    # every step kind a blocked program can hold is one the block generator writes out
-    x = _edges(np.float64, 5000)
-    c = tracenp.compile(softplus)
-    c(x)
-    for prog in _programs(c):
-        assert kernels._generate_block(prog.steps) is not None

@@ -149,8 +149,9 @@ class _Program:
         outputs = {v.id for v in region.outputs}
         if region.reduce is not None:
             outputs.add(region.reduce.inputs[0].id)
-        steps = self.steps = list(self.steps)
-        for e, l_, c, w in guards.find(region.nodes, outputs):
+        found = guards.find(region.nodes, outputs)
+        steps = self.steps = list(self.steps) if found else self.steps
+        for e, l_, c, w in found:
             x_ref, k = steps[c][2]
             dest = steps[w][3]
             steps[e] = ("flag",) + steps[e][1:]
@@ -430,11 +431,12 @@ def _one_block_runner(prog: _Program, block: Callable, n_inputs: int) -> Callabl
     ns: dict[str, Any] = {"ONE": prog.one_block, "config": config, "KIND": prog.one_block[0],
                           "slow": _run_blocked, "ND": NDARRAY, "S": prog.region.shape,
                           "views": prog.views, "ident": threading.get_ident, "N": prog.size,
-                          "empty": np.empty, "block": block}
+                          "empty": np.empty}
     cached = getattr(prog, "_block", None)
     if cached is not None and cached[1] is block:    # the block's steps, in line
         lines += ["    I = inputs", "    T = v[1]"] + _block_lines(cached[0], ns)
     else:
+        ns["block"] = block
         lines.append("    block(inputs, v[1], O)")
     lines.append("    return tuple(O)")
     ns.update({f"D{m}": dt for m, dt in enumerate(prog.out_dtypes)})
