@@ -605,3 +605,94 @@ def test_private_copy_of_a_written_argument_keeps_its_strides(flip):
     copy = copy_layout(view)
     assert np.array_equal(copy, view) and not np.shares_memory(copy, view)
     assert [s < 0 for s in copy.strides] == [s < 0 for s in view.strides]
+
+
+def _mask_from_reversed(x):
+    x[x > 0] = x[::-1]
+    return x
+
+
+def _mask_from_reversed_ravel(x):
+    y = x.reshape(2, 2)
+    y[y > 0] = x[::-1]            # a 1-d view of y's memory, in another order
+    return y
+
+
+@pytest.mark.parametrize("f", [_mask_from_reversed, _mask_from_reversed_ravel])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex64, np.int32])
+def test_mask_write_from_a_view_of_its_target_falls_back(f, dtype):
+    """``x[mask] = x[::-1]``: NumPy copies the values one by one and reads some it has
+    already overwritten ([1.5, 2, 3, 4] -> [4, 3, 3, 4]); tracenp does not replay that, so it
+    falls back to NumPy with a warning naming the line (found by the long fuzz: the plan
+    gave the copy-first result, [4, 3, 2, 1.5])."""
+    x = np.array([1.5, 2.0, 3.0, 4.0]).astype(dtype)
+    expected = f(x.copy())
+    assert not np.array_equal(expected.ravel(), x[::-1])      # the order matters here
+    c = tracenp.compile(f)
+    with pytest.warns(tracenp.FallbackWarning, match="already overwritten"):
+        got = c(x.copy())
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(tracenp.TraceError, match="already overwritten") as info:
+        tracenp.compile(f, strict=True)(x.copy())
+    assert "test_mutation.py" in str(info.value) and "copy()" in str(info.value)
+
+
+def _same_view(x):
+    x[x > 0] = x
+    return x
+
+
+def _same_view_t(x):
+    x[x > 0] = x.T
+    return x
+
+
+def _same_elements_1d(x):
+    y = x.reshape(2, 2)
+    y[y > 0] = x                  # y's elements in C order: each value stays in place
+    return y
+
+
+def _one_element(x):
+    x[x > 0] = x[2:3]
+    return x
+
+
+def _index_array(x):
+    x[[0, 2, 3]] = x[::-1][:3]    # index arrays: NumPy copies overlapping values first
+    return x
+
+
+def _mask_then_ellipsis(x):
+    x[x > 0, ...] = x[::-1]       # (NumPy turns this mask into index arrays)
+    return x
+
+
+def _row_mask(x):
+    y = x.reshape(2, 2)
+    y[np.array([True, True])] = y[::-1]
+    return y
+
+
+def _from_copy(x):
+    x[x > 0] = x[::-1].copy()
+    return x
+
+
+def _basic_overlap(x):
+    x[1:] = x[:-1]                # basic slices: NumPy copies overlapping data safely
+    return x
+
+
+@pytest.mark.parametrize("f", [_same_view, _same_view_t, _same_elements_1d, _one_element,
+                               _index_array, _mask_then_ellipsis, _row_mask, _from_copy,
+                               _basic_overlap])
+@pytest.mark.parametrize("dtype", [np.float64, np.int32])
+def test_writes_that_read_no_overwritten_value_are_traced(f, dtype):
+    x = np.array([1.5, 2.0, 3.0, 4.0]).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tracenp.FallbackWarning)
+        c = tracenp.compile(f)
+        for data in (x, x[::-1], x * 3):
+            np.testing.assert_array_equal(c(data.copy()), f(data.copy()))
+    assert c.trace_count == 1

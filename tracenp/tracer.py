@@ -653,6 +653,12 @@ class ArrayProxy(Tracer, NDArrayOperatorsMixin):
             # assignment (``u[1:-1] += d`` is ``t = u[1:-1]; t += d; u[1:-1] = t``).  The
             # write changes nothing, so nothing is recorded.
             return
+        if _reads_what_a_mask_write_overwrites(self, index, value):
+            raise UnsupportedMutationError(
+                "a write through a boolean mask takes its values from a view of the array it "
+                "writes: NumPy copies them one by one and may read values it has already "
+                "overwritten, which tracenp does not replay", source=user_frame(2),
+                hint="write a copy (x[mask] = v.copy()), which is most likely what is meant")
         self._trace.mutate(self, SETITEM, (TARGET, index, value), {})
 
     # -- attributes that are views
@@ -713,6 +719,52 @@ def _is_self_region(target: "ArrayProxy", index: Any, value: Any) -> bool:
     expected, _, _, _ = target._trace.split((TARGET, index), {})
     return last.params.treedef == expected.treedef and \
         _hashable_statics(last.params.statics[1:]) == _hashable_statics(expected.statics[1:])
+
+
+def _reads_what_a_mask_write_overwrites(target: "ArrayProxy", index: Any, value: Any) -> bool:
+    """True for ``x[mask] = v`` where ``v`` is a view of ``x``'s memory in another order.
+
+    NumPy's full-rank boolean-mask assignment is its one write that is not overlap-safe:
+    it copies ``v`` element by element in C order and can read elements it has already
+    written (``x = [0.5, 1, 2]; x[x > 0] = x[::-1]`` gives ``[2, 1, 2]``).  Index arrays,
+    ``x[mask, ...]``, ``np.copyto``, ``np.place`` and ``np.putmask`` copy first, which is what
+    the plan replays.  Decided on the memory of the values traced: ``v`` the same view of
+    the same elements in C order, or a single element, reads nothing it changes.
+    """
+    if not isinstance(value, ArrayProxy) or value._buffer is not target._buffer \
+            or value._chain == target._chain:
+        return False
+    items = index if isinstance(index, tuple) else (index,)
+    if len(items) != 1:
+        return False
+    mask = items[0]
+    if isinstance(mask, list):
+        mask = np.asarray(mask) if mask and all(type(m) is bool for m in mask) else None
+    if not isinstance(mask, (ArrayProxy, NDARRAY)) or mask.dtype != np.bool_ \
+            or mask.ndim != target.ndim:
+        return False
+    t, v = target._value, value._value
+    if v.size <= 1:
+        return False
+    if type(t) is not NDARRAY or type(v) is not NDARRAY:
+        return True                     # (stand-ins of a dask trace: no real memory to ask)
+    try:
+        if not np.shares_memory(t, v, max_work=10**6):
+            return False
+    except np.exceptions.TooHardError:
+        return True
+    return not _same_elements_in_c_order(t, v)
+
+
+def _same_elements_in_c_order(t: NDARRAY, v: NDARRAY) -> bool:
+    if t.size != v.size:
+        return False
+    try:
+        same = np.reshape(t, v.shape, copy=False)
+    except ValueError:
+        return False
+    return same.__array_interface__["data"][0] == v.__array_interface__["data"][0] and all(
+        a == b for n, a, b in zip(v.shape, same.strides, v.strides) if n > 1)
 
 
 def _same_step(a: ViewStep, b: ViewStep) -> bool:
