@@ -362,6 +362,34 @@ def test_outputs_keep_their_kinds():
     assert type(got) is type(zero_d(np.array(2.5)))
 
 
+_X, _Y = np.linspace(-3, 3, 20000), np.arange(20000.0)     # (large enough to fuse)
+_ONE_STEP = {      # name: (function, arguments, whether the plan is its region alone)
+    "one region": (lambda x, y: np.exp(x) * y - 1, (_X, _Y), True),
+    "two outputs": (lambda x, y: (np.exp(x) * y - 1, np.exp(x) * y + 1), (_X, _Y), True),
+    "broadcast": (lambda x, y: np.exp(x) * y - 2, (_X.reshape(200, 100), _Y[:100]), True),
+    "argument order": (lambda x, y: np.exp(y) * x - 1, (_X, _Y / 1e4), False),
+    "region and scan": (lambda x, y: np.cumsum(x * y + 1), (_X, _Y), False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ONE_STEP))
+def test_a_plan_of_one_region_calls_it_directly(case):
+    """A plan that is one fused region, nothing else, is called as that region's step
+    (``codegen._direct_step``): eager NumPy's answers and kinds, which the fast path keeps;
+    other plans keep their executor."""
+    fn, args, direct = _ONE_STEP[case]
+    f = _warm(fn, *args)
+    run = f._cache[f._cache.fast.key].executor.run
+    assert (getattr(run, "direct", None) is not None) == direct
+    for call in (args, tuple(a * 0.5 for a in args)):
+        got, want = f(*call), fn(*call)
+        assert type(got) is type(want)
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            assert type(g) is type(w) and g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+
+
 def test_methods_drop_the_fast_path():
     class M:
         def __init__(self, k):

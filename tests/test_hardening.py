@@ -314,6 +314,15 @@ def test_scratch_buffers_are_per_thread():
     assert len({id(b) for bufs in got.values() for b in bufs}) == 6    # none shared
 
 
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.float16, np.float64, np.complex128])
+def test_scratch_buffers_start_on_a_cache_line(dtype):
+    from tracenp.exec.kernels import _scratch
+    bufs = _scratch([np.dtype(dtype)] * 3, 1001)
+    assert all(b.__array_interface__["data"][0] % 64 == 0 and b.dtype == dtype
+               and b.size >= 1001 and b.flags.c_contiguous and b.flags.writeable for b in bufs)
+    assert len({b.__array_interface__["data"][0] for b in bufs}) == 3
+
 # ============================================================== 4. the cache
 
 def test_cache_is_bounded_least_recently_used_first():

@@ -487,7 +487,8 @@ def _fast_call(plan: "Plan", key: Any) -> Callable | None:
     It holds its plan weakly (no reference cycle: an evicted plan is freed at once)."""
     n, keys = key
     ns: dict[str, Any] = {"ND": NDARRAY, "MISS": _MISS, "W": weakref.ref(plan),
-                          "R": plan.executor.run, "as_kind": as_kind}
+                          "R": getattr(plan.executor.run, "direct", None) or plan.executor.run,
+                          "as_kind": as_kind}
     lines = ["def fast(args):", f"    if len(args) != {n}:", "        return MISS"]
     names = [f"a{i}" for i in range(n)]
     if n:

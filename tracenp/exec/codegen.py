@@ -82,4 +82,18 @@ def compile_steps(interp: Any) -> Any:
         return None
     run = ns["run"]
     run.__tracenp_source__ = source
+    run.direct = _direct_step(interp)
     return run
+
+
+def _direct_step(interp: Any) -> Any:
+    """The plan's one step, where the plan is nothing else: ``f(inputs)`` on its inputs in
+    order, returning its results in order and checked by nothing (one fused region), so a
+    caller may call it in place of ``run`` (one frame less; it returns a tuple)."""
+    if len(interp.steps) != 1:
+        return None
+    kind, fn, arg_slots, _, out, _, checks, _ = interp.steps[0]
+    if kind != 2 or checks or list(arg_slots) != list(interp.input_slots) \
+            or list(out) != list(interp.result_slots):
+        return None
+    return fn

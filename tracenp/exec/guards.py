@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import platform
-from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -39,7 +39,7 @@ def overflow_bit() -> int | None:
     return _OVERFLOW.get(platform.machine().lower())
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def flag_reader() -> Callable[[], int] | None:
     """``read()``: the calling thread's floating-point status flags (the C library's
     ``fetestexcept``), or None where they cannot be read."""
@@ -52,7 +52,7 @@ def flag_reader() -> Callable[[], int] | None:
         return None
     fn.argtypes = [ctypes.c_int]
     fn.restype = ctypes.c_int
-    return lambda: fn(_FE_ALL)
+    return functools.partial(fn, _FE_ALL)        # (no Python frame: 0.05 us a read)
 
 
 def _const(x: Any) -> Any:

@@ -486,9 +486,19 @@ def _scratch(dtypes: list, n: int) -> list:
         key = (dt, k)
         buf = pool.get(key)
         if buf is None or buf.size < n:
-            buf = pool[key] = np.empty(n, dt)
+            buf = pool[key] = _aligned_empty(n, dt)
         out.append(buf)
     return out
+
+
+def _aligned_empty(n: int, dtype: Any, align: int = 64) -> NDARRAY:
+    """``np.empty(n, dtype)`` starting on a cache line: SIMD loops load and store whole
+    lines (measured on 10^4 float64, AVX-512: exp into an aligned buffer 5.34 us, into one
+    16 bytes off 5.52-5.75; malloc gives 16-byte alignment)."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + align, np.uint8)
+    start = -raw.__array_interface__["data"][0] % align
+    return raw[start:start + n * dtype.itemsize].view(dtype)
 
 
 def _run_steps(block: Callable[[list, list, list], None], ins: list, tmp: list,
