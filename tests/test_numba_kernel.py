@@ -243,6 +243,24 @@ def test_folded_sum_and_mean_equal_the_blocked_kernel(dtype, monkeypatch):
         assert "numba" in [choose_kernel(r) for r in _regions(f, x, y)]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_folded_sum_leaves_of_every_length_are_numpys(dtype):
+    """The loop's leaves of NumPy's pairwise sum (fewer than 8 values; 8 accumulators and
+    a remainder; a full 128) give np.sum's bits: one chunk, so the very same tree."""
+    f = lambda x, y: np.sum((x - y) ** 2)      # noqa: E731
+    g = lambda x, y: np.mean(x * y - 1.0)      # noqa: E731
+    for n in (1, 3, 7, 8, 9, 15, 16, 17, 63, 127, 128, 129, 136, 255, 256, 1031):
+        x, y = floats(dtype, 1)[:n] % 100, floats(dtype, 2)[:n] % 100
+        for fn in (f, g):
+            c = tracenp.compile(fn, **NO_RULES)
+            with np.errstate(all="ignore"):
+                got, want = c(x, y), fn(x, y)
+            assert_bits(got, want, f"n={n}")
+            regions = [node.params for plan in c._cache.values() for node in plan.graph.nodes
+                       if isinstance(node.op, FusedOp)]
+            assert [nk.numba_program(r).calls for r in regions] == [1], n
+
+
 def test_folded_sum_of_a_broadcast_region_equals_the_blocked_kernel(monkeypatch):
     a = floats(np.float64)[:70000].reshape(7, -1)[:, :9000] % 10
     b = floats(np.float64, 1)[:9000] % 10
