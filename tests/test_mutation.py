@@ -618,7 +618,14 @@ def _mask_from_reversed_ravel(x):
     return y
 
 
-@pytest.mark.parametrize("f", [_mask_from_reversed, _mask_from_reversed_ravel])
+def _list_mask_from_reversed(x):
+    y = x.reshape(2, 2)
+    y[[[True, True], [False, True]]] = x[:3][::-1]     # a mask given as nested lists
+    return y
+
+
+@pytest.mark.parametrize("f", [_mask_from_reversed, _mask_from_reversed_ravel,
+                               _list_mask_from_reversed])
 @pytest.mark.parametrize("dtype", [np.float64, np.complex64, np.int32])
 def test_mask_write_from_a_view_of_its_target_falls_back(f, dtype):
     """``x[mask] = x[::-1]``: NumPy copies the values one by one and reads some it has

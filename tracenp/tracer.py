@@ -739,7 +739,10 @@ def _reads_what_a_mask_write_overwrites(target: "ArrayProxy", index: Any, value:
         return False
     mask = items[0]
     if isinstance(mask, list):
-        mask = np.asarray(mask) if mask and all(type(m) is bool for m in mask) else None
+        try:
+            mask = np.asarray(mask)          # (a nested list of bools is a mask too)
+        except Exception:                    # traced values in the list: an index array
+            return False
     if not isinstance(mask, (ArrayProxy, NDARRAY)) or mask.dtype != np.bool_ \
             or mask.ndim != target.ndim:
         return False
