@@ -486,9 +486,9 @@ def _fast_call(plan: "Plan", key: Any) -> Callable | None:
     as ``plan.fast``, made on the plan's first call); None for a plan it does not take.
     It holds its plan weakly (no reference cycle: an evicted plan is freed at once)."""
     n, keys = key
+    direct = getattr(plan.executor.run, "direct", None)     # (a step takes a list)
     ns: dict[str, Any] = {"ND": NDARRAY, "MISS": _MISS, "W": weakref.ref(plan),
-                          "R": getattr(plan.executor.run, "direct", None) or plan.executor.run,
-                          "as_kind": as_kind}
+                          "R": direct or plan.executor.run, "as_kind": as_kind}
     lines = ["def fast(args):", f"    if len(args) != {n}:", "        return MISS"]
     names = [f"a{i}" for i in range(n)]
     if n:
@@ -533,7 +533,7 @@ def _fast_call(plan: "Plan", key: Any) -> Callable | None:
     idx = plan._arg_index
     if idx is None:
         inputs = None
-    elif idx == list(range(n)):
+    elif idx == list(range(n)) and direct is None:
         inputs = "args"
     else:
         inputs = "[" + "".join(f"{names[i]}, " for i in idx) + "]"
