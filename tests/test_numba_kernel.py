@@ -243,10 +243,13 @@ def test_folded_sum_and_mean_equal_the_blocked_kernel(dtype, monkeypatch):
         assert "numba" in [choose_kernel(r) for r in _regions(f, x, y)]
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_folded_sum_leaves_of_every_length_are_numpys(dtype):
-    """The loop's leaves of NumPy's pairwise sum (fewer than 8 values; 8 accumulators and
-    a remainder; a full 128) give np.sum's bits: one chunk, so the very same tree."""
+def test_folded_sum_leaves_of_every_length_are_numpys(dtype, stream, monkeypatch):
+    """The loops' leaves of NumPy's pairwise sum (fewer than 8 values; 8 accumulators and
+    a remainder; a full 128), buffered (``flat``) or summed as computed (``stream``, here
+    for any range), give np.sum's bits: one chunk, so the very same tree."""
+    monkeypatch.setattr(nk, "_stream", lambda prog, ranges, size: stream)
     f = lambda x, y: np.sum((x - y) ** 2)      # noqa: E731
     g = lambda x, y: np.mean(x * y - 1.0)      # noqa: E731
     for n in (1, 3, 7, 8, 9, 15, 16, 17, 63, 127, 128, 129, 136, 255, 256, 1031):
@@ -259,6 +262,7 @@ def test_folded_sum_leaves_of_every_length_are_numpys(dtype):
             regions = [node.params for plan in c._cache.values() for node in plan.graph.nodes
                        if isinstance(node.op, FusedOp)]
             assert [nk.numba_program(r).calls for r in regions] == [1], n
+            assert ("stream" in nk.numba_program(regions[0]).kernels) == stream
 
 
 def test_folded_sum_of_a_broadcast_region_equals_the_blocked_kernel(monkeypatch):
@@ -439,9 +443,12 @@ def test_compiled_kernels_are_cached_by_structure_not_size():
 
 
 @pytest.mark.parametrize("threads", [2, 3, 4, 8])
-def test_a_whole_sum_on_several_threads_is_numpys_bit_for_bit(threads, monkeypatch):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_whole_sum_on_several_threads_is_numpys_bit_for_bit(threads, stream, monkeypatch):
     """A cheap region fused for numba only sums the whole value, as np.sum does: the top
-    levels of NumPy's pairwise tree are split over the threads and added back in its order."""
+    levels of NumPy's pairwise tree are split over the threads and added back in its order
+    (by the ``flat`` loop, or the ``stream`` loop)."""
+    monkeypatch.setattr(nk, "_stream", lambda prog, ranges, size: stream)
     monkeypatch.setattr(config, "kernel", "auto")
     monkeypatch.setattr(config, "threads", threads)
     monkeypatch.setattr(nk, "_compile_estimate", lambda prog: 0.0)
@@ -466,6 +473,31 @@ def test_a_whole_sum_on_several_threads_is_numpys_bit_for_bit(threads, monkeypat
     assert_bits(c(zeros, -zeros), np.sum(zeros * -zeros))
     assert_bits(c(zeros, zeros.copy()), np.sum(zeros * zeros))
     assert len(split) >= 13 and set(split) >= {1_000_003, 300_017, 262_144}
+
+
+def test_memory_bound_sums_over_large_ranges_stream(monkeypatch):
+    """``_stream``: a folded float sum of at most one op per array read, in ranges of at
+    least ``_STREAM_FROM`` on several threads, runs its ``stream`` loop; in auto mode the
+    loop compiles in the background while ``flat`` answers; the result is np.sum's."""
+    monkeypatch.setattr(config, "kernel", "auto")
+    monkeypatch.setattr(config, "threads", 2)
+    monkeypatch.setattr(nk, "_compile_estimate", lambda prog: 0.0)
+    n = 2 * nk._STREAM_FROM + 17
+    x, y = np.random.default_rng(1).standard_normal((2, n))
+    light = lambda x, y: np.mean((x - y) ** 2)                                 # noqa: E731
+    heavy = lambda x, y: np.sum(100.0 * (y - x * x) ** 2 + (1.0 - x) ** 2)     # noqa: E731
+    for f, streams in ((light, True), (heavy, False)):
+        c = tracenp.compile(f, **NO_RULES)
+        c(x, y)
+        assert nk.wait_compiles(timeout=120)
+        for _ in range(2):
+            assert_bits(c(x, y), f(x, y))
+            assert nk.wait_compiles(timeout=120)
+        [prog] = [nk.numba_program(node.params) for plan in c._cache.values()
+                  for node in plan.graph.nodes if isinstance(node.op, FusedOp)]
+        assert nk._stream(prog, 2, nk._STREAM_FROM) == streams
+        assert not nk._stream(prog, 1, n) and not nk._stream(prog, 2, nk._STREAM_FROM - 1)
+        assert ("stream" in prog.kernels) == streams
 
 
 def test_the_pairwise_split_follows_numpys_tree():
