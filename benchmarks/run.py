@@ -57,7 +57,10 @@ PEERS = ["numexpr", "numba", "jax"]
 # (Five rounds of 0.1 s each, the least of their medians: on the shared 2-core machine the
 # same call's median moves by 30-50% from one minute to the next (gelu_f32 1e6, tracenp
 # alone: 0.32 to 0.45 ms; jax: 0.30 to 0.57), and a cell's ratio to the best peer moved by
-# up to 40% between runs taking the median of three rounds of 0.08 s.)
+# up to 40% between runs taking the median of three rounds of 0.08 s.)  Each round starts
+# with the next implementation: which one ran just before moves the next one's time on
+# this machine (log1p_exp at 10^4, eager NumPy and tracenp alternating with pauses: 12.1
+# against 13.0-13.5 us; alternating with three other functions: 12.4-12.7 against 12.5-12.7).
 ROUNDS = 5
 PAUSE = 0.05
 
@@ -266,8 +269,9 @@ def main(argv=None) -> int:
                 except Exception as e:  # a peer that cannot run this workload
                     _failed(row, impl, e)
             rounds: dict = {k: [] for k in fns}
-            for _ in range(ROUNDS):
-                for impl, fn in fns.items():
+            order = list(fns.items())
+            for r in range(ROUNDS):
+                for impl, fn in order[r % len(order):] + order[:r % len(order)]:
                     if impl in row.get("errors", {}):
                         continue
                     try:
@@ -335,8 +339,8 @@ def write_report(data: dict, path: Path) -> None:
              "", "Times are in ms. *speed-up* = NumPy / tracenp; *vs best peer* = "
              "tracenp / fastest of numexpr, numba, jax (below 1 = tracenp faster); *vs floor* = "
              "tracenp / (bytes in + out over the copy bandwidth). Every implementation is timed in "
-             f"{ROUNDS} alternating rounds (the least of the rounds' medians: the machine's "
-             "noise only adds time), each after its "
+             f"{ROUNDS} alternating rounds, each round starting with the next implementation "
+             "(the least of the rounds' medians: the machine's noise only adds time), each after its "
              "warm-up (below); numba's peer kernels run on "
              f"numba's `{meta.get('numba_threading_layer', '?')}` threading layer.", "",
              "| workload | size | numpy | numexpr | numba | jax | tracenp | speed-up | vs best peer | vs floor |",
