@@ -311,7 +311,7 @@ class NumbaProgram:
                  f"reduce: {self.reduce} {self.acc_dtype}; ndim {self.ndim}",
                  "import math", "import numpy as np", "import numba",
                  "from tracenp.exec._numba_support import fe_clear, fe_test", ""]
-        if self.reduce in ("sum", "mean") and self.value_dtype.kind == "f":
+        if self.pairwise:
             lines.append(_PAIRWISE.format(cache=cache, bits=self.value_dtype.itemsize * 8))
         for mode in ("flat", "nd") + (("stream",) if self.pairwise else ()):
             lines += self._kernel(mode, nd, cache) + [""]
@@ -352,7 +352,7 @@ class NumbaProgram:
     @property
     def pairwise(self) -> bool:
         """A folded float sum or mean: NumPy's pairwise summation (with a ``stream`` loop
-        besides ``flat``: see ``_flat_leaf``)."""
+        besides ``flat``: see ``_stream_leaf``)."""
         return self.reduce in ("sum", "mean") and self.value_dtype.kind == "f"
 
     def loop_source(self, mode: str = "flat") -> str:
@@ -425,8 +425,7 @@ class NumbaProgram:
             advance = ["j0 += 1"]
         size = " * ".join(["(hi - lo)"] + [f"n{d}" for d in range(1, nd)]) if mode == "nd" else "hi - lo"
         lines = [
-            f"    buf = np.empty(128, {t})",
-            f"    acc8 = np.empty(8, {t})",
+            f"    acc8 = np.empty(8, {t})" if mode == "stream" else f"    buf = np.empty(128, {t})",
             "    fn = np.empty(64, np.int64)",
             "    fst = np.empty(64, np.int64)",
             f"    vals = np.empty(64, {t})",
@@ -457,7 +456,7 @@ class NumbaProgram:
         ]
         lines += ["                " + line for line in leaf_slices]
         if mode == "stream":
-            lines += ["                " + line for line in self._flat_leaf(t, load)]
+            lines += ["                " + line for line in self._stream_leaf(t, load)]
         else:
             lines += ["                for k in range(m):"]
             lines += [ind + line for line in load + self.body]
@@ -490,7 +489,7 @@ class NumbaProgram:
         ]
         return lines
 
-    def _flat_leaf(self, t: str, load: list) -> list:
+    def _stream_leaf(self, t: str, load: list) -> list:
         """The ``stream`` loop's leaf: NumPy's ``pairwise_sum`` of at most 128 values
         (eight accumulators started by the first eight, every eighth value added to each,
         combined as a tree, the rest added in order; fewer than eight: added in order to
@@ -968,7 +967,7 @@ def _ran(prog: NumbaProgram, flags: int) -> bool:
     return True
 
 
-# A folded float sum runs its ``stream`` loop (``NumbaProgram._flat_leaf``) where several
+# A folded float sum runs its ``stream`` loop (``NumbaProgram._stream_leaf``) where several
 # threads each take a range of at least this many elements and its body does at most one
 # op per array it reads: memory-bound, where streaming loads pay.
 _STREAM_FROM = 1 << 20
