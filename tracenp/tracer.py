@@ -732,8 +732,8 @@ def _reads_what_a_mask_write_overwrites(target: "ArrayProxy", index: Any, value:
     the same elements in C order, or a single element, reads nothing it changes.
     """
     if not isinstance(value, ArrayProxy) or value._buffer is not target._buffer \
-            or value._chain == target._chain:
-        return False
+            or (value._chain is not None and value._chain == target._chain):
+        return False                    # (another buffer, or the target view itself)
     items = index if isinstance(index, tuple) else (index,)
     if len(items) != 1:
         return False
