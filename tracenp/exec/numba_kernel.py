@@ -979,8 +979,8 @@ def _stream(prog: NumbaProgram, ranges: int, size: int) -> bool:
     ops over 2 arrays, 3.0-3.2 ms streamed against 3.6-4.6 buffered; the Rosenbrock sum,
     7 ops over 2 arrays, 3.4 against 1.7-2.3; the Gaussian log-likelihood, 7 ops over 1
     array, 5.4 against 1.8-2.6.)"""
-    arrays = sum(kind == "array" for kind, _ in prog.specs)
-    return ranges > 1 and size >= _STREAM_FROM and prog.pairwise and prog.work <= arrays
+    return ranges > 1 and size >= _STREAM_FROM and prog.pairwise and \
+        prog.work <= sum(kind == "array" for kind, _ in prog.specs)
 
 
 def _stream_loop(prog: NumbaProgram) -> Any:
@@ -1041,7 +1041,7 @@ def _run_whole_sum(prog: NumbaProgram, fn: Any, args: list, total: int, threads:
 def _sums_whole(prog: NumbaProgram, region: Region) -> bool:
     """Whether the region's other kernel runs it op by op (a cheap region fused for numba
     only): a folded float sum is then one pairwise sum of the whole value, as np.sum's."""
-    if prog.reduce not in ("sum", "mean") or prog.value_dtype.kind != "f":
+    if not prog.pairwise:
         return False
     cached = prog.whole
     if cached is None or cached[0] != config.kernel:
